@@ -1,0 +1,47 @@
+"""One tree of errors. Each mixes in the builtin a caller may already catch."""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Base of every error news-monitor raises on purpose."""
+
+
+class ConfigError(MonitorError, ValueError):
+    """A config file is missing, malformed or inconsistent.
+
+    ``problems`` holds one ``file:line:column: message`` string per problem.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class FeedError(MonitorError):
+    """A feed could not be retrieved or understood."""
+
+
+class RetrieveError(FeedError, OSError):
+    """The HTTP retrieval of a feed failed (network, status, limits)."""
+
+
+class ParseError(FeedError, ValueError):
+    """The bytes of a feed could not be turned into items."""
+
+
+class RuleSyntaxError(MonitorError, ValueError):
+    """A watch-rule query does not parse. ``column`` is 1-based."""
+
+    def __init__(self, message: str, column: int):
+        self.message = message
+        self.column = column
+        super().__init__(f"column {column}: {message}")
+
+
+class StorageError(MonitorError):
+    """The SQLite database failed or is not ours."""
+
+
+class DeliveryError(MonitorError):
+    """A channel refused or failed to take an alert."""
