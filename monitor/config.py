@@ -1,0 +1,416 @@
+"""Typed configuration loaded from the three YAML files of a config directory.
+
+``monitor.yaml`` holds settings, channels and feeds, ``rules.yaml`` the watch
+rules and ``entities.yaml`` the known entities. Every problem is reported as
+``file:line:column: message`` and all problems of a load are reported
+together, so one ``news-monitor check`` shows everything to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.errors import ConfigError, RuleSyntaxError
+from monitor.items import KnownEntity
+
+MONITOR_FILE = "monitor.yaml"
+RULES_FILE = "rules.yaml"
+ENTITIES_FILE = "entities.yaml"
+CONSOLE_CHANNEL = "console"
+DATABASE_ENV = "NEWS_MONITOR_DATABASE"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$", re.IGNORECASE)
+_SIZE_BYTES = {"b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``90`` (seconds), ``"30s"``, ``"10m"``, ``"6h"``, ``"1d"``, ``"2w"``."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 10m, 6h or 1d")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"invalid duration {value!r}; expected a number and a unit: 30s, 10m, 6h, 1d")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return timedelta(seconds=seconds)
+
+
+def parse_size(value: Any) -> int:
+    """``1048576``, ``"512KiB"``, ``"10MiB"``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        match = _SIZE.match(str(value))
+        if not match:
+            raise ValueError(f"invalid size {value!r}; expected for example 10MiB or 512KiB")
+        size = int(match.group(1)) * _SIZE_BYTES[(match.group(2) or "b").lower()]
+    if size <= 0:
+        raise ValueError("a size must be positive")
+    return size
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PollSettings(_Strict):
+    default_interval: Duration = timedelta(minutes=10)
+    min_interval: Duration = timedelta(minutes=2)
+    max_interval: Duration = timedelta(hours=6)
+    concurrency: int = Field(default=32, ge=1, le=1024)
+    timeout: Duration = timedelta(seconds=30)
+    max_bytes: Size = 10 * 1024 * 1024
+
+
+class NlpSettings(_Strict):
+    model: str = "en_core_web_sm"
+    batch_size: int = Field(default=64, ge=1)
+
+
+class DeliverySettings(_Strict):
+    interval: Duration = timedelta(seconds=10)
+    retry_initial: Duration = timedelta(seconds=30)
+    retry_max: Duration = timedelta(hours=1)
+    retry_window: Duration = timedelta(hours=24)
+
+
+class ChannelConfig(_Strict):
+    url: str
+    format: Literal["text", "markdown", "html"] | None = None
+
+
+class FeedConfig(_Strict):
+    name: str = Field(min_length=1)
+    url: str
+    interval: Duration | None = None
+    alert_first_fetch: bool = False
+    tags: tuple[str, ...] = ()
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url, re.IGNORECASE):
+            raise ValueError(f"feed url must start with http:// or https://, got {url!r}")
+        return url
+
+
+class MonitorSettings(_Strict):
+    database: Path = Path("var/news-monitor.db")
+    poll: PollSettings = PollSettings()
+    nlp: NlpSettings = NlpSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    admin_channel: str | None = None
+    channels: dict[str, ChannelConfig] = {}
+    feeds: tuple[FeedConfig, ...] = ()
+
+
+class RuleConfig(_Strict):
+    name: str = Field(min_length=1)
+    query: str = Field(min_length=1)
+    notify: tuple[str, ...] = Field(min_length=1)
+    mode: Literal["instant", "digest"] = "instant"
+
+
+class RulesFile(_Strict):
+    rules: tuple[RuleConfig, ...] = ()
+
+
+class EntityConfig(_Strict):
+    name: str = Field(min_length=1)
+    type: str = Field(pattern=r"^[A-Z_]+$")
+    aliases: tuple[str, ...] = ()
+
+
+class EntitiesFile(_Strict):
+    entities: tuple[EntityConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything loaded from one config directory, validated as a whole."""
+
+    directory: Path
+    settings: MonitorSettings
+    rules: tuple[RuleConfig, ...]
+    entities: tuple[KnownEntity, ...]
+    rule_positions: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False)
+
+    @property
+    def channel_names(self) -> list[str]:
+        return [CONSOLE_CHANNEL, *self.settings.channels]
+
+    def channel_url(self, name: str) -> str:
+        if name == CONSOLE_CHANNEL and name not in self.settings.channels:
+            return CONSOLE_CHANNEL
+        return self.settings.channels[name].url
+
+    def channel_format(self, name: str) -> str | None:
+        channel = self.settings.channels.get(name)
+        return channel.format if channel else None
+
+    def feed(self, name: str) -> FeedConfig | None:
+        return next((f for f in self.settings.feeds if f.name == name), None)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.settings.feeds)} feeds, {len(self.rules)} rules, "
+            f"{len(self.channel_names)} channels, {len(self.entities)} entities"
+        )
+
+
+# --- YAML with positions ---------------------------------------------------
+
+Position = tuple[int, int]  # 1-based line and column
+
+
+@dataclass
+class _Located:
+    """A YAML document as plain data plus the position of every node."""
+
+    data: Any
+    positions: dict[tuple[Any, ...], Position]
+    scalar_styles: dict[tuple[Any, ...], str | None]
+
+    def position(self, path: tuple[Any, ...]) -> Position:
+        # Fall back to the nearest ancestor that has a position.
+        while path not in self.positions and path:
+            path = path[:-1]
+        return self.positions.get(path, (1, 1))
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, file: Path, position: Position, message: str) -> None:
+        self.items.append(f"{file}:{position[0]}:{position[1]}: {message}")
+
+
+def _load_yaml(path: Path, problems: _Problems, environ: dict[str, str]) -> _Located | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return _Located({}, {}, {})
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.add(path, (1, 1), f"cannot read file: {exc}")
+        return None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        position = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problems.add(path, position, f"invalid YAML: {exc.problem or exc.context}")
+        return None
+    located = _Located(None, {}, {})
+    if root is None:
+        located.data = {}
+        return located
+    located.data = _convert(root, (), located, path, problems, environ)
+    return located
+
+
+def _convert(
+    node: yaml.Node,
+    path: tuple[Any, ...],
+    located: _Located,
+    file: Path,
+    problems: _Problems,
+    environ: dict[str, str],
+) -> Any:
+    located.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.SafeLoader(" ").construct_object(key_node, deep=True)
+            if key in result:
+                problems.add(file, (key_node.start_mark.line + 1, key_node.start_mark.column + 1), f"duplicate key {key!r}")
+            result[key] = _convert(value_node, (*path, key), located, file, problems, environ)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _convert(child, (*path, index), located, file, problems, environ)
+            for index, child in enumerate(node.value)
+        ]
+    located.scalar_styles[path] = node.style
+    value = yaml.SafeLoader(" ").construct_object(node)
+    if isinstance(value, str):
+        value = _substitute_env(value, environ, lambda message: problems.add(file, located.positions[path], message))
+    return value
+
+
+def _substitute_env(value: str, environ: dict[str, str], report: Any) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            report(f"environment variable {name} is not set (used as ${{{name}}})")
+            return ""
+        return environ[name]
+
+    return _ENV_VAR.sub(replace, value)
+
+
+# --- validation --------------------------------------------------------------
+
+
+def _validate(model: type[BaseModel], located: _Located, file: Path, problems: _Problems) -> Any:
+    try:
+        return model.model_validate(located.data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = f"unknown key {loc[-1]!r}"
+            elif error["type"] == "missing":
+                message = f"missing required key {loc[-1]!r}"
+                loc = loc[:-1]
+            elif message.startswith("Value error, "):
+                message = message.removeprefix("Value error, ")
+            where = ".".join(str(part) for part in loc)
+            problems.add(file, located.position(loc), f"{where}: {message}" if where else message)
+        return None
+
+
+def _query_position(located: _Located, path: tuple[Any, ...], column: int) -> Position:
+    """Where column ``column`` of a rule query sits in the file.
+
+    Exact for plain and single-line quoted scalars; for block scalars we
+    point at the start of the value.
+    """
+    line, start = located.position(path)
+    style = located.scalar_styles.get(path)
+    if style in (None, "'", '"'):
+        offset = 1 if style else 0
+        return line, start + offset + column - 1
+    return line, start
+
+
+def load_config(directory: Path | str, environ: dict[str, str] | None = None) -> Config:
+    """Load and validate a config directory; raise ConfigError listing every problem."""
+    from monitor.rules.match import Lexicon, compile_rule  # the rule language validates queries
+
+    directory = Path(directory)
+    environ = dict(os.environ if environ is None else environ)
+    problems = _Problems()
+    monitor_path = directory / MONITOR_FILE
+    rules_path = directory / RULES_FILE
+    entities_path = directory / ENTITIES_FILE
+    if not monitor_path.exists():
+        raise ConfigError([f"{monitor_path}:1:1: file not found (is --config pointing at the config directory?)"])
+
+    monitor_doc = _load_yaml(monitor_path, problems, environ)
+    rules_doc = _load_yaml(rules_path, problems, environ)
+    entities_doc = _load_yaml(entities_path, problems, environ)
+    settings = _validate(MonitorSettings, monitor_doc, monitor_path, problems) if monitor_doc else None
+    rules_file = _validate(RulesFile, rules_doc, rules_path, problems) if rules_doc else None
+    entities_file = _validate(EntitiesFile, entities_doc, entities_path, problems) if entities_doc else None
+
+    if settings is not None and monitor_doc is not None:
+        _check_settings(settings, monitor_doc, monitor_path, problems)
+    entities: tuple[KnownEntity, ...] = ()
+    if entities_file is not None and entities_doc is not None:
+        entities = _check_entities(entities_file, entities_doc, entities_path, problems)
+    rule_positions: dict[str, Position] = {}
+    if rules_file is not None and rules_doc is not None:
+        channels = set(settings.channels) | {CONSOLE_CHANNEL} if settings else None
+        lexicon = Lexicon.from_entities(entities)
+        for index, rule in enumerate(rules_file.rules):
+            rule_positions[rule.name] = rules_doc.position(("rules", index))
+            _check_rule(index, rule, rules_file.rules, channels, rules_doc, rules_path, problems, lexicon, compile_rule)
+
+    if problems.items:
+        raise ConfigError(problems.items)
+    assert settings is not None and rules_file is not None
+    if environ.get(DATABASE_ENV):
+        # Lets a service unit put the state where it belongs without editing the config.
+        settings = settings.model_copy(update={"database": Path(environ[DATABASE_ENV])})
+    return Config(directory, settings, rules_file.rules, entities, rule_positions)
+
+
+def _check_settings(settings: MonitorSettings, located: _Located, file: Path, problems: _Problems) -> None:
+    from monitor.alerts.channels import validate_url
+
+    seen: set[str] = set()
+    for index, feed in enumerate(settings.feeds):
+        if feed.name in seen:
+            problems.add(file, located.position(("feeds", index, "name")), f"duplicate feed name {feed.name!r}")
+        seen.add(feed.name)
+    for name, channel in settings.channels.items():
+        if channel.url == CONSOLE_CHANNEL:
+            continue
+        error = validate_url(channel.url)
+        if error:
+            problems.add(file, located.position(("channels", name, "url")), f"channel {name!r}: {error}")
+    if settings.admin_channel and settings.admin_channel not in {*settings.channels, CONSOLE_CHANNEL}:
+        problems.add(
+            file, located.position(("admin_channel",)), f"admin_channel {settings.admin_channel!r} is not a channel"
+        )
+    if settings.poll.min_interval > settings.poll.max_interval:
+        problems.add(file, located.position(("poll", "min_interval")), "poll.min_interval is above poll.max_interval")
+
+
+def _check_entities(
+    entities_file: EntitiesFile, located: _Located, file: Path, problems: _Problems
+) -> tuple[KnownEntity, ...]:
+    owner: dict[str, str] = {}
+    for index, entity in enumerate(entities_file.entities):
+        for alias in (entity.name, *entity.aliases):
+            key = alias.casefold()
+            if key in owner and owner[key] != entity.name:
+                problems.add(
+                    file,
+                    located.position(("entities", index)),
+                    f"{alias!r} names both {owner[key]!r} and {entity.name!r}",
+                )
+            owner[key] = entity.name
+    return tuple(KnownEntity(e.name, e.type, tuple(e.aliases)) for e in entities_file.entities)
+
+
+def _check_rule(
+    index: int,
+    rule: RuleConfig,
+    all_rules: tuple[RuleConfig, ...],
+    channels: set[str] | None,
+    located: _Located,
+    file: Path,
+    problems: _Problems,
+    lexicon: Any,
+    compile_rule: Any,
+) -> None:
+    if any(other.name == rule.name for other in all_rules[:index]):
+        problems.add(file, located.position(("rules", index, "name")), f"duplicate rule name {rule.name!r}")
+    try:
+        compile_rule(rule.name, rule.query, lexicon)
+    except RuleSyntaxError as exc:
+        position = _query_position(located, ("rules", index, "query"), exc.column)
+        problems.add(file, position, f"rule {rule.name!r}: {exc.message}")
+    if channels is not None:
+        for position_index, channel in enumerate(rule.notify):
+            if channel not in channels:
+                known = ", ".join(sorted(channels))
+                problems.add(
+                    file,
+                    located.position(("rules", index, "notify", position_index)),
+                    f"rule {rule.name!r} notifies unknown channel {channel!r} (known: {known})",
+                )

@@ -1,0 +1,237 @@
+"""The long-running service: scheduler wiring, signals, reloads, sd_notify, shutdown.
+
+    APScheduler (AsyncIOScheduler, in-process)
+     ├─ poll tick      feeds due -> pipeline.poll_feed, bounded, never two polls of one feed at once
+     ├─ delivery tick  outbox -> alerts.deliver (also kicked right after a poll wrote alerts)
+     ├─ config watch   a changed config file -> reload (SIGHUP does the same)
+     └─ watchdog       WATCHDOG=1 from the event loop when systemd asks for it
+
+A reload validates everything first and swaps it in whole; a broken edit is
+reported and the running config stays in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor import systemd
+from monitor.alerts.deliver import Deliverer, DeliveryReport
+from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config, load_config
+from monitor.entities import EntityExtractor, load_pipeline
+from monitor.errors import ConfigError
+from monitor.feeds.fetch import new_client
+from monitor.pipeline import PollReport, Rulebook, Runtime, poll_feed, poll_feeds
+from monitor.store import FeedState, Store
+
+log = logging.getLogger("monitor.daemon")
+
+POLL_TICK_SECONDS = 2.0
+CONFIG_WATCH_SECONDS = 2.0
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Monitor:
+    """One news-monitor instance: its config, store, NLP pipeline and workers."""
+
+    def __init__(self, config: Config, store: Store, clock: Callable[[], datetime] = utcnow):
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.nlp = load_pipeline(config.settings.nlp.model)
+        settings = config.settings
+        self.runtime = Runtime(
+            config=config,
+            store=store,
+            client=new_client(timeout=settings.poll.timeout.total_seconds(), max_connections=settings.poll.concurrency),
+            extractor=self._extractor(config),
+            rulebook=Rulebook.from_config(config),
+            clock=clock,
+        )
+        self.deliverer = Deliverer(store, config, clock)
+        self.store.sync_feeds([(feed.name, feed.url) for feed in settings.feeds], clock())
+        self._config_stamp = _config_stamp(config.directory)
+        self._inflight: dict[str, asyncio.Task[PollReport]] = {}
+        self._semaphore = asyncio.Semaphore(settings.poll.concurrency)
+        self._delivery_lock = asyncio.Lock()
+        self._deliver_again = False
+        self._stopping = asyncio.Event()
+        self.scheduler: AsyncIOScheduler | None = None
+
+    @classmethod
+    def open(cls, config_dir: Path, clock: Callable[[], datetime] = utcnow) -> Monitor:
+        config = load_config(config_dir)
+        return cls(config, Store.open(config.settings.database), clock)
+
+    def _extractor(self, config: Config) -> EntityExtractor:
+        return EntityExtractor(self.nlp, config.entities, batch_size=config.settings.nlp.batch_size)
+
+    async def close(self) -> None:
+        await self.runtime.client.aclose()
+        self.runtime.cpu.shutdown(wait=True)
+        self.store.close()
+
+    # --- one-shot ------------------------------------------------------------
+
+    async def poll_once(self, feed_name: str | None = None) -> tuple[list[PollReport], DeliveryReport]:
+        """Poll every active feed (or one) now, then deliver what is due."""
+        feeds = self.store.feeds()
+        if feed_name is not None:
+            feeds = [feed for feed in feeds if feed.name == feed_name]
+        reports = await poll_feeds(self.runtime, feeds)
+        delivery = await self.deliver()
+        return reports, delivery
+
+    async def deliver(self) -> DeliveryReport:
+        async with self._delivery_lock:
+            return await self.deliverer.deliver_due()
+
+    # --- reload --------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Load the config directory again; swap it in only if all of it is valid."""
+        systemd.reloading()
+        try:
+            try:
+                config = load_config(self.config.directory)
+                rulebook = Rulebook.from_config(config)
+            except ConfigError as exc:
+                for problem in exc.problems:
+                    log.error("config.invalid", extra={"problem": problem})
+                log.error("config.kept", extra={"reason": "the new config has errors; the running config stays in force"})
+                return False
+            if config.settings.database.resolve() != self.config.settings.database.resolve():
+                log.warning("config.database_changed", extra={"note": "a new database path takes effect on restart"})
+            self.config = config
+            self.runtime.config = config
+            self.runtime.rulebook = rulebook
+            self.runtime.extractor = self._extractor(config)
+            self.deliverer.configure(config)
+            self.store.sync_feeds([(feed.name, feed.url) for feed in config.settings.feeds], self.clock())
+            log.info("config.reloaded", extra={"summary": config.summary()})
+            return True
+        finally:
+            self._config_stamp = _config_stamp(self.config.directory)
+            systemd.notify("READY=1")
+
+    def _watch_config(self) -> None:
+        stamp = _config_stamp(self.config.directory)
+        if stamp != self._config_stamp:
+            self._config_stamp = stamp
+            log.info("config.changed", extra={"directory": str(self.config.directory)})
+            self.reload()
+
+    # --- the service ---------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until SIGTERM or SIGINT; SIGHUP reloads the config."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._request_stop, signum)
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+
+        scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
+        self.scheduler = scheduler
+        scheduler.add_job(self._poll_tick, "interval", seconds=POLL_TICK_SECONDS, id="poll", next_run_time=utcnow())
+        scheduler.add_job(
+            self._deliver_tick,
+            "interval",
+            seconds=self.config.settings.delivery.interval.total_seconds(),
+            id="deliver",
+            next_run_time=utcnow(),
+        )
+        scheduler.add_job(self._watch_config, "interval", seconds=CONFIG_WATCH_SECONDS, id="config-watch")
+        watchdog = systemd.watchdog_interval()
+        if watchdog:
+            scheduler.add_job(systemd.notify, "interval", args=["WATCHDOG=1"], seconds=watchdog, id="watchdog")
+        scheduler.start()
+        log.info(
+            "daemon.started",
+            extra={"config": str(self.config.directory), "database": str(self.config.settings.database), "summary": self.config.summary()},
+        )
+        systemd.notify("READY=1", f"STATUS=watching {len(self.config.settings.feeds)} feeds")
+        try:
+            await self._stopping.wait()
+        finally:
+            systemd.notify("STOPPING=1")
+            scheduler.shutdown(wait=False)
+            await self._drain()
+            log.info("daemon.stopped")
+
+    def _request_stop(self, signum: int) -> None:
+        log.info("daemon.stopping", extra={"signal": signal.Signals(signum).name})
+        self._stopping.set()
+
+    def _on_sighup(self) -> None:
+        log.info("config.sighup")
+        self.reload()
+
+    async def _poll_tick(self) -> None:
+        for feed in self.store.feeds_due(self.clock()):
+            if feed.name not in self._inflight and not self._stopping.is_set():
+                task = asyncio.create_task(self._poll(feed), name=f"poll:{feed.name}")
+                self._inflight[feed.name] = task
+
+    async def _poll(self, feed: FeedState) -> PollReport:
+        try:
+            async with self._semaphore:
+                if self._stopping.is_set():
+                    return PollReport(feed.name, ok=False, error="stopping")
+                report = await poll_feed(self.runtime, feed)
+            if report.alerts:
+                self._deliver_soon()
+            return report
+        except Exception as exc:
+            log.exception("poll.crashed", extra={"feed": feed.name, "error": repr(exc)})
+            return PollReport(feed.name, ok=False, error=repr(exc))
+        finally:
+            self._inflight.pop(feed.name, None)
+
+    def _deliver_soon(self) -> None:
+        """Deliver new alerts now rather than at the next delivery tick."""
+        if self._delivery_lock.locked():
+            self._deliver_again = True  # the running tick goes round once more
+        elif self.scheduler is not None:
+            self.scheduler.modify_job("deliver", next_run_time=utcnow())
+
+    async def _deliver_tick(self) -> None:
+        while True:
+            self._deliver_again = False
+            await self.deliver()
+            if not self._deliver_again or self._stopping.is_set():
+                return
+
+    async def _drain(self) -> None:
+        """Let polls in flight finish their transaction; cancel what takes too long."""
+        tasks = list(self._inflight.values())
+        if tasks:
+            log.info("daemon.draining", extra={"polls": len(tasks)})
+            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        # A send in flight finishes or is retried after restart: the outbox
+        # row stays pending until the channel took it.
+        async with self._delivery_lock:
+            pass
+
+
+def _config_stamp(directory: Path) -> tuple[tuple[str, float, int], ...]:
+    stamp = []
+    for name in (MONITOR_FILE, RULES_FILE, ENTITIES_FILE):
+        try:
+            stat = (directory / name).stat()
+            stamp.append((name, stat.st_mtime, stat.st_size))
+        except OSError:
+            stamp.append((name, 0.0, -1))
+    return tuple(stamp)

@@ -1,0 +1,245 @@
+"""One poll of one feed, end to end. This module orders the calls; it decides nothing.
+
+    store: feed state | fetch | parse | store: which items are new or changed
+      | entities | match | store: ONE transaction (items, entities, matches, alerts)
+
+The deciding is done elsewhere and is pure: ``feeds.schedule`` says when to
+poll next, ``rules`` says which rules match and why, :func:`plan_records`
+says what to store and whom to alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from monitor.config import Config, RuleConfig
+from monitor.entities import EntityExtractor
+from monitor.errors import FeedError, ParseError, RetrieveError
+from monitor.feeds import schedule
+from monitor.feeds.fetch import fetch
+from monitor.feeds.parse import parse_feed
+from monitor.items import Item, Mention
+from monitor.rules.match import CompiledRule, Document, Hit, Lexicon, RuleIndex, compile_rule
+from monitor.store import FeedState, ItemRecord, MatchRecord, PollResult, Store
+
+log = logging.getLogger("monitor.pipeline")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """The rules of one config, compiled and indexed. Replaced whole on reload."""
+
+    rules: dict[str, RuleConfig]
+    lexicon: Lexicon
+    index: RuleIndex
+
+    @classmethod
+    def from_config(cls, config: Config) -> Rulebook:
+        lexicon = Lexicon.from_entities(config.entities)
+        compiled = [compile_rule(rule.name, rule.query, lexicon) for rule in config.rules]
+        return cls({rule.name: rule for rule in config.rules}, lexicon, RuleIndex(compiled, lexicon))
+
+    def match(self, document: Document) -> list[tuple[CompiledRule, list[Hit]]]:
+        return self.index.match(document)
+
+
+@dataclass
+class Runtime:
+    """What a poll needs: config, the open store, one HTTP client, the NLP stage.
+
+    ``cpu`` is a single worker thread for parsing and entity extraction: they
+    run one at a time, off the event loop, so memory stays flat and the loop
+    keeps ticking.
+    """
+
+    config: Config
+    store: Store
+    client: httpx.AsyncClient
+    extractor: EntityExtractor
+    rulebook: Rulebook
+    clock: Callable[[], datetime]
+    cpu: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="cpu"))
+
+    async def in_cpu_thread(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.cpu, lambda: function(*args, **kwargs))
+
+    def limits(self, feed_name: str) -> schedule.Limits:
+        poll = self.config.settings.poll
+        feed = self.config.feed(feed_name)
+        interval = feed.interval if feed and feed.interval else poll.default_interval
+        return schedule.Limits(interval=interval, minimum=poll.min_interval, maximum=poll.max_interval)
+
+
+@dataclass(frozen=True)
+class PollReport:
+    feed: str
+    ok: bool
+    new_items: int = 0
+    alerts: int = 0
+    not_modified: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def document_for(item: Item, feed: str, feed_tags: Sequence[str], mentions: Sequence[Mention]) -> Document:
+    return Document(
+        title=item.title,
+        body=item.text,
+        author=item.author or "",
+        feed=feed,
+        tags=(*item.tags, *feed_tags),
+        link=item.link or "",
+        mentions=tuple(mentions),
+    )
+
+
+def fresh_items(items: Sequence[Item], known: dict[str, str]) -> list[Item]:
+    """Items that are new, or whose content changed since we stored them.
+
+    A feed that lists the same entry twice keeps the first copy.
+    """
+    seen: set[str] = set()
+    fresh = []
+    for item in items:
+        if item.key in seen:
+            continue
+        seen.add(item.key)
+        if known.get(item.key) != item.content_hash:
+            fresh.append(item)
+    return fresh
+
+
+def plan_records(
+    items: Sequence[Item],
+    mentions: Sequence[Sequence[Mention]],
+    matches: Sequence[Sequence[tuple[CompiledRule, list[Hit]]]],
+    rules: dict[str, RuleConfig],
+    *,
+    backfill: bool,
+) -> list[ItemRecord]:
+    """What to store for each fresh item, and whom to alert.
+
+    During backfill (a feed's first fetch) matches are stored but nobody is
+    alerted: those stories are old news to the user.
+    """
+    records = []
+    for item, item_mentions, item_matches in zip(items, mentions, matches, strict=True):
+        match_records = [
+            MatchRecord(
+                rule=rule.name,
+                hits=[hit.to_dict() for hit in hits],
+                channels=() if backfill else tuple(rules[rule.name].notify),
+            )
+            for rule, hits in item_matches
+        ]
+        records.append(ItemRecord(item, item_mentions, match_records))
+    return records
+
+
+async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
+    """Poll one feed and store what it brought. Never raises for a feed's fault."""
+    started = time.monotonic()
+    now = runtime.clock()
+    settings = runtime.config.settings
+    limits = runtime.limits(feed.name)
+    try:
+        fetched = await fetch(
+            runtime.client,
+            feed.url,
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            max_bytes=settings.poll.max_bytes,
+        )
+        if fetched.not_modified:
+            next_poll = schedule.after_success(now, limits)
+            runtime.store.record_not_modified(feed.id, now, next_poll.at, next_poll.reason)
+            log.info("poll.not_modified", extra={"feed": feed.name})
+            return PollReport(feed.name, ok=True, not_modified=True, seconds=time.monotonic() - started)
+        assert fetched.content is not None
+        parsed = await runtime.in_cpu_thread(
+            parse_feed, fetched.content, url=fetched.url, content_type=fetched.content_type
+        )
+    except FeedError as exc:
+        return _record_failure(runtime, feed, now, limits, exc, started)
+
+    if parsed.warning:
+        log.info("poll.parse_warning", extra={"feed": feed.name, "warning": parsed.warning})
+    known = runtime.store.known_items(feed.id, [item.key for item in parsed.items])
+    fresh = fresh_items(parsed.items, known)
+    mentions = await runtime.in_cpu_thread(runtime.extractor.extract, [(i.title, i.text) for i in fresh]) if fresh else []
+    feed_config = runtime.config.feed(feed.name)
+    feed_tags = feed_config.tags if feed_config else ()
+    rulebook = runtime.rulebook
+    matches = [
+        rulebook.match(document_for(item, feed.name, feed_tags, item_mentions))
+        for item, item_mentions in zip(fresh, mentions, strict=True)
+    ]
+    backfill = not feed.first_fetch_done and not (feed_config and feed_config.alert_first_fetch)
+    records = plan_records(fresh, mentions, matches, rulebook.rules, backfill=backfill)
+    next_poll = schedule.after_success(now, limits)
+    counts = runtime.store.record_poll(
+        PollResult(
+            feed_id=feed.id,
+            polled_at=now,
+            next_poll_at=next_poll.at,
+            next_poll_reason=next_poll.reason,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
+            title=parsed.title,
+            records=records,
+        )
+    )
+    log.info(
+        "poll.done",
+        extra={
+            "feed": feed.name,
+            "entries": len(parsed.items),
+            "fresh": len(fresh),
+            "matches": counts["matches"],
+            "alerts": counts["alerts"],
+            "backfill": backfill,
+            "seconds": round(time.monotonic() - started, 3),
+        },
+    )
+    return PollReport(feed.name, ok=True, new_items=len(fresh), alerts=counts["alerts"], seconds=time.monotonic() - started)
+
+
+def _record_failure(
+    runtime: Runtime, feed: FeedState, now: datetime, limits: schedule.Limits, exc: FeedError, started: float
+) -> PollReport:
+    retry_after = getattr(exc, "retry_after", None)
+    next_poll = schedule.after_error(now, limits, feed.error_count + 1, retry_after=retry_after)
+    reason = str(exc)
+    runtime.store.record_failure(feed.id, reason, now, next_poll.at, next_poll.reason)
+    kind = "parse" if isinstance(exc, ParseError) else "retrieve" if isinstance(exc, RetrieveError) else "feed"
+    log.warning(
+        "poll.failed",
+        extra={"feed": feed.name, "url": feed.url, "stage": kind, "error": reason, "next_poll": next_poll.at.isoformat()},
+    )
+    return PollReport(feed.name, ok=False, error=reason, seconds=time.monotonic() - started)
+
+
+async def poll_feeds(runtime: Runtime, feeds: Sequence[FeedState]) -> list[PollReport]:
+    """Poll feeds concurrently, at most ``poll.concurrency`` at a time."""
+    semaphore = asyncio.Semaphore(runtime.config.settings.poll.concurrency)
+
+    async def bounded(feed: FeedState) -> PollReport:
+        async with semaphore:
+            try:
+                return await poll_feed(runtime, feed)
+            except Exception as exc:  # a bug or a storage failure: keep the other feeds going
+                log.exception("poll.crashed", extra={"feed": feed.name, "error": repr(exc)})
+                return PollReport(feed.name, ok=False, error=f"internal error: {exc!r}")
+
+    return list(await asyncio.gather(*(bounded(feed) for feed in feeds)))

@@ -1,0 +1,583 @@
+"""All SQL lives here: schema, migrations and every read and write.
+
+One SQLite file in WAL mode, opened through sqlite-utils. The schema version
+is ``PRAGMA user_version`` and each migration runs in its own transaction;
+``PRAGMA application_id`` marks the file as ours so we never write into
+someone else's database. Times are stored as ISO 8601 UTC strings, which sort
+correctly as text.
+
+A poll writes everything it learned in one transaction (:meth:`Store.record_poll`):
+items, entities, matches and the alert outbox rows. An alert therefore exists
+before anyone is notified, and delivery reads only the outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from monitor.errors import StorageError
+from monitor.items import Item, Mention
+
+APPLICATION_ID = 0x4E4D4F4E  # "NMON"
+
+
+def to_db_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime passed to the store; use UTC-aware datetimes")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_db_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+# --- migrations ----------------------------------------------------------------
+
+_MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE feeds (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        title TEXT,
+        etag TEXT,
+        last_modified TEXT,
+        first_fetch_done INTEGER NOT NULL DEFAULT 0,
+        last_polled_at TEXT,
+        last_success_at TEXT,
+        last_error TEXT,
+        last_error_at TEXT,
+        error_count INTEGER NOT NULL DEFAULT 0,
+        next_poll_at TEXT,
+        next_poll_reason TEXT
+    );
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        feed_id INTEGER NOT NULL REFERENCES feeds(id),
+        key TEXT NOT NULL,
+        guid TEXT,
+        link TEXT,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        author TEXT,
+        tags TEXT NOT NULL DEFAULT '[]',
+        published_at TEXT,
+        first_seen_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        story_id INTEGER,
+        UNIQUE (feed_id, key)
+    );
+    CREATE INDEX items_first_seen ON items(first_seen_at);
+    CREATE TABLE entities (
+        id INTEGER PRIMARY KEY,
+        item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        text TEXT NOT NULL,
+        canonical TEXT NOT NULL,
+        type TEXT NOT NULL,
+        field TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        "end" INTEGER NOT NULL
+    );
+    CREATE INDEX entities_item ON entities(item_id);
+    CREATE INDEX entities_canonical ON entities(canonical);
+    CREATE TABLE matches (
+        id INTEGER PRIMARY KEY,
+        item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        rule TEXT NOT NULL,
+        explanation TEXT NOT NULL,
+        matched_at TEXT NOT NULL,
+        UNIQUE (item_id, rule)
+    );
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        story_id INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        sent_at TEXT,
+        last_error TEXT,
+        UNIQUE (rule, channel, story_id)
+    );
+    CREATE INDEX alerts_due ON alerts(status, next_attempt_at);
+    """,
+]
+
+
+# --- records -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedState:
+    id: int
+    name: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    first_fetch_done: bool
+    error_count: int
+    next_poll_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MatchRecord:
+    rule: str
+    hits: list[dict[str, Any]]
+    channels: tuple[str, ...]  # empty: store the match, alert nobody (backfill)
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    item: Item
+    mentions: Sequence[Mention]
+    matches: Sequence[MatchRecord] = ()
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What a successful poll learned about a feed, written in one transaction."""
+
+    feed_id: int
+    polled_at: datetime
+    next_poll_at: datetime
+    next_poll_reason: str
+    etag: str | None
+    last_modified: str | None
+    title: str | None
+    records: Sequence[ItemRecord] = ()
+
+
+@dataclass(frozen=True)
+class PendingAlert:
+    """An outbox row joined with what rendering needs."""
+
+    id: int
+    rule: str
+    channel: str
+    attempts: int
+    created_at: datetime
+    feed: str
+    title: str
+    link: str | None
+    text: str
+    published_at: datetime | None
+    hits: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    id: int
+    feed: str
+    item: Item
+    first_seen_at: datetime
+    mentions: tuple[Mention, ...]
+
+
+# --- the store -----------------------------------------------------------------
+
+
+class Store:
+    """The database of one news-monitor instance. Use from one thread."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path | None):
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | str) -> Store:
+        """Open (creating and migrating when needed) the database at ``path``."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(f"cannot open database {path}: {exc}") from exc
+        store = cls(sqlite_utils.Database(conn), path)
+        store._prepare()
+        return store
+
+    @classmethod
+    def memory(cls) -> Store:
+        store = cls(sqlite_utils.Database(memory=True), None)
+        store._prepare()
+        return store
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _prepare(self) -> None:
+        conn = self.db.conn
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables > 0 and version == 0):
+                raise StorageError(f"{self.path} is not a news-monitor database; refusing to touch it")
+            if version > len(_MIGRATIONS):
+                raise StorageError(
+                    f"{self.path} has schema version {version}, newer than this news-monitor knows "
+                    f"({len(_MIGRATIONS)}); upgrade news-monitor"
+                )
+            if self.path is not None:
+                self.db.enable_wal()
+                conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA busy_timeout = 30000")
+            self._migrate(version)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"cannot use database {self.path}: {exc}") from exc
+
+    def _migrate(self, version: int) -> None:
+        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            with self.db.atomic():
+                for statement in _split_sql(script):
+                    self.db.execute(statement)
+                if number == 1:
+                    self.db["items"].enable_fts(["title", "text"], create_triggers=True, tokenize="unicode61 remove_diacritics 2")
+                self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                self.db.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    # --- feeds -------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Sequence[tuple[str, str]], now: datetime) -> None:
+        """Make the feeds table follow the config: (name, url) pairs.
+
+        New feeds are due now; a feed whose URL changed forgets its validators;
+        feeds gone from the config become inactive (their items stay).
+        """
+        with self.db.atomic():
+            names = [name for name, _ in feeds]
+            for name, url in feeds:
+                row = self.db.execute("SELECT id, url FROM feeds WHERE name = ?", [name]).fetchone()
+                if row is None:
+                    self.db.execute(
+                        "INSERT INTO feeds (name, url, next_poll_at, next_poll_reason) VALUES (?, ?, ?, 'new feed')",
+                        [name, url, to_db_time(now)],
+                    )
+                elif row[1] != url:
+                    self.db.execute(
+                        "UPDATE feeds SET url = ?, etag = NULL, last_modified = NULL, active = 1,"
+                        " next_poll_at = ?, next_poll_reason = 'url changed' WHERE id = ?",
+                        [url, to_db_time(now), row[0]],
+                    )
+                else:
+                    self.db.execute("UPDATE feeds SET active = 1 WHERE id = ?", [row[0]])
+            placeholders = ",".join("?" * len(names))
+            self.db.execute(f"UPDATE feeds SET active = 0 WHERE name NOT IN ({placeholders})", names)
+
+    def feeds(self, *, active_only: bool = True) -> list[FeedState]:
+        where = "WHERE active = 1" if active_only else ""
+        rows = self.db.execute(
+            "SELECT id, name, url, etag, last_modified, first_fetch_done, error_count, next_poll_at"
+            f" FROM feeds {where} ORDER BY name"
+        ).fetchall()
+        return [_feed_state(row) for row in rows]
+
+    def feeds_due(self, now: datetime) -> list[FeedState]:
+        rows = self.db.execute(
+            "SELECT id, name, url, etag, last_modified, first_fetch_done, error_count, next_poll_at"
+            " FROM feeds WHERE active = 1 AND (next_poll_at IS NULL OR next_poll_at <= ?)"
+            " ORDER BY next_poll_at",
+            [to_db_time(now)],
+        ).fetchall()
+        return [_feed_state(row) for row in rows]
+
+    def known_items(self, feed_id: int, keys: Sequence[str]) -> dict[str, str]:
+        """Content hashes of the stored items of a feed among ``keys``."""
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            placeholders = ",".join("?" * len(chunk))
+            for key, content_hash in self.db.execute(
+                f"SELECT key, content_hash FROM items WHERE feed_id = ? AND key IN ({placeholders})",
+                [feed_id, *chunk],
+            ):
+                found[key] = content_hash
+        return found
+
+    def record_poll(self, result: PollResult) -> dict[str, int]:
+        """Write one successful poll: feed state, items, entities, matches, alerts."""
+        counts = {"items": 0, "matches": 0, "alerts": 0}
+        now = to_db_time(result.polled_at)
+        with self._transaction():
+            self.db.execute(
+                "UPDATE feeds SET etag = ?, last_modified = ?, title = COALESCE(?, title), first_fetch_done = 1,"
+                " last_polled_at = ?, last_success_at = ?, error_count = 0, last_error = NULL,"
+                " next_poll_at = ?, next_poll_reason = ? WHERE id = ?",
+                [
+                    result.etag,
+                    result.last_modified,
+                    result.title,
+                    now,
+                    now,
+                    to_db_time(result.next_poll_at),
+                    result.next_poll_reason,
+                    result.feed_id,
+                ],
+            )
+            for record in result.records:
+                item_id = self._upsert_item(result.feed_id, record.item, now)
+                counts["items"] += 1
+                self._replace_entities(item_id, record.mentions)
+                for match in record.matches:
+                    counts["matches"] += self._insert_match(item_id, match, now)
+                    for channel in match.channels:
+                        counts["alerts"] += self._insert_alert(item_id, match.rule, channel, now)
+        return counts
+
+    def record_not_modified(self, feed_id: int, polled_at: datetime, next_poll_at: datetime, reason: str) -> None:
+        now = to_db_time(polled_at)
+        with self._transaction():
+            self.db.execute(
+                "UPDATE feeds SET last_polled_at = ?, last_success_at = ?, error_count = 0, last_error = NULL,"
+                " next_poll_at = ?, next_poll_reason = ? WHERE id = ?",
+                [now, now, to_db_time(next_poll_at), reason, feed_id],
+            )
+
+    def record_failure(
+        self, feed_id: int, error: str, polled_at: datetime, next_poll_at: datetime, reason: str
+    ) -> None:
+        now = to_db_time(polled_at)
+        with self._transaction():
+            self.db.execute(
+                "UPDATE feeds SET last_polled_at = ?, last_error = ?, last_error_at = ?,"
+                " error_count = error_count + 1, next_poll_at = ?, next_poll_reason = ? WHERE id = ?",
+                [now, error, now, to_db_time(next_poll_at), reason, feed_id],
+            )
+
+    def _upsert_item(self, feed_id: int, item: Item, now: str | None) -> int:
+        values = {
+            "guid": item.guid,
+            "link": item.link,
+            "title": item.title,
+            "text": item.text,
+            "author": item.author,
+            "tags": json.dumps(list(item.tags), ensure_ascii=False),
+            "published_at": to_db_time(item.published_at),
+            "content_hash": item.content_hash,
+        }
+        row = self.db.execute("SELECT id FROM items WHERE feed_id = ? AND key = ?", [feed_id, item.key]).fetchone()
+        if row is not None:
+            assignments = ", ".join(f"{column} = :{column}" for column in values)
+            self.db.execute(f"UPDATE items SET {assignments}, updated_at = :now WHERE id = :id", {**values, "now": now, "id": row[0]})
+            return int(row[0])
+        columns = ", ".join(values)
+        cursor = self.db.execute(
+            f"INSERT INTO items (feed_id, key, {columns}, first_seen_at, updated_at)"
+            f" VALUES (:feed_id, :key, {', '.join(':' + c for c in values)}, :now, :now)",
+            {**values, "feed_id": feed_id, "key": item.key, "now": now},
+        )
+        item_id = int(cursor.lastrowid)
+        # Until near-duplicate detection groups items, every item is its own story.
+        self.db.execute("UPDATE items SET story_id = id WHERE id = ?", [item_id])
+        return item_id
+
+    def _replace_entities(self, item_id: int, mentions: Sequence[Mention]) -> None:
+        self.db.execute("DELETE FROM entities WHERE item_id = ?", [item_id])
+        self.db.conn.executemany(
+            'INSERT INTO entities (item_id, text, canonical, type, field, start, "end") VALUES (?, ?, ?, ?, ?, ?, ?)',
+            [(item_id, m.text, m.canonical, m.type, m.field, m.start, m.end) for m in mentions],
+        )
+
+    def _insert_match(self, item_id: int, match: MatchRecord, now: str | None) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO matches (item_id, rule, explanation, matched_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (item_id, rule) DO UPDATE SET explanation = excluded.explanation",
+            [item_id, match.rule, json.dumps(match.hits, ensure_ascii=False), now],
+        )
+        return cursor.rowcount
+
+    def _insert_alert(self, item_id: int, rule: str, channel: str, now: str | None) -> int:
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO alerts (rule, channel, item_id, story_id, created_at, next_attempt_at)"
+            " SELECT ?, ?, id, story_id, ?, ? FROM items WHERE id = ?",
+            [rule, channel, now, now, item_id],
+        )
+        return cursor.rowcount
+
+    # --- alert outbox -------------------------------------------------------
+
+    def due_alerts(self, now: datetime, limit: int = 100) -> list[PendingAlert]:
+        rows = self.db.execute(
+            """
+            SELECT alerts.id, alerts.rule, alerts.channel, alerts.attempts, alerts.created_at,
+                   feeds.name, items.title, items.link, items.text, items.published_at,
+                   matches.explanation
+            FROM alerts
+            JOIN items ON items.id = alerts.item_id
+            JOIN feeds ON feeds.id = items.feed_id
+            LEFT JOIN matches ON matches.item_id = alerts.item_id AND matches.rule = alerts.rule
+            WHERE alerts.status = 'pending' AND alerts.next_attempt_at <= ?
+            ORDER BY alerts.next_attempt_at, alerts.id
+            LIMIT ?
+            """,
+            [to_db_time(now), limit],
+        ).fetchall()
+        return [
+            PendingAlert(
+                id=row[0],
+                rule=row[1],
+                channel=row[2],
+                attempts=row[3],
+                created_at=from_db_time(row[4]),  # type: ignore[arg-type]
+                feed=row[5],
+                title=row[6],
+                link=row[7],
+                text=row[8],
+                published_at=from_db_time(row[9]),
+                hits=json.loads(row[10]) if row[10] else [],
+            )
+            for row in rows
+        ]
+
+    def mark_sent(self, alert_id: int, now: datetime) -> None:
+        with self._transaction():
+            self.db.execute(
+                "UPDATE alerts SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL"
+                " WHERE id = ?",
+                [to_db_time(now), alert_id],
+            )
+
+    def mark_failed(self, alert_id: int, reason: str, next_attempt_at: datetime | None) -> None:
+        """Record a failed send; ``next_attempt_at=None`` gives up (status dead)."""
+        with self._transaction():
+            if next_attempt_at is None:
+                self.db.execute(
+                    "UPDATE alerts SET status = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
+                    [reason, alert_id],
+                )
+            else:
+                self.db.execute(
+                    "UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                    [reason, to_db_time(next_attempt_at), alert_id],
+                )
+
+    def next_alert_due(self) -> datetime | None:
+        row = self.db.execute("SELECT min(next_attempt_at) FROM alerts WHERE status = 'pending'").fetchone()
+        return from_db_time(row[0])
+
+    # --- reading ------------------------------------------------------------
+
+    def feed_status(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            """
+            SELECT feeds.name, feeds.url, feeds.active, feeds.last_success_at, feeds.last_error,
+                   feeds.last_error_at, feeds.error_count, feeds.next_poll_at, feeds.next_poll_reason,
+                   (SELECT count(*) FROM items WHERE items.feed_id = feeds.id)
+            FROM feeds ORDER BY feeds.name
+            """
+        ).fetchall()
+        keys = [
+            "name", "url", "active", "last_success_at", "last_error", "last_error_at",
+            "error_count", "next_poll_at", "next_poll_reason", "items",
+        ]  # fmt: skip
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def alert_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, count(*) FROM alerts GROUP BY status ORDER BY status").fetchall())
+
+    def alerts(self) -> list[dict[str, Any]]:
+        cursor = self.db.execute(
+            "SELECT id, rule, channel, item_id, story_id, status, attempts, created_at, next_attempt_at,"
+            " sent_at, last_error FROM alerts ORDER BY id"
+        )
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    def iter_items(self, since: datetime | None = None, batch: int = 500) -> Iterator[StoredItem]:
+        """Stored items, oldest first, with their entities."""
+        last_id = 0
+        while True:
+            rows = self.db.execute(
+                """
+                SELECT items.id, feeds.name, items.guid, items.link, items.title, items.text, items.author,
+                       items.tags, items.published_at, items.first_seen_at
+                FROM items JOIN feeds ON feeds.id = items.feed_id
+                WHERE items.id > ? AND (? IS NULL OR items.first_seen_at >= ?)
+                ORDER BY items.id LIMIT ?
+                """,
+                [last_id, to_db_time(since), to_db_time(since), batch],
+            ).fetchall()
+            if not rows:
+                return
+            mentions = self._mentions_of([row[0] for row in rows])
+            for row in rows:
+                item = Item(
+                    guid=row[2],
+                    link=row[3],
+                    title=row[4],
+                    text=row[5],
+                    author=row[6],
+                    tags=tuple(json.loads(row[7])),
+                    published_at=from_db_time(row[8]),
+                )
+                yield StoredItem(
+                    id=row[0],
+                    feed=row[1],
+                    item=item,
+                    first_seen_at=from_db_time(row[9]),  # type: ignore[arg-type]
+                    mentions=tuple(mentions.get(row[0], ())),
+                )
+            last_id = rows[-1][0]
+
+    def _mentions_of(self, item_ids: list[int]) -> dict[int, list[Mention]]:
+        placeholders = ",".join("?" * len(item_ids))
+        found: dict[int, list[Mention]] = {}
+        for row in self.db.execute(
+            f'SELECT item_id, text, canonical, type, field, start, "end" FROM entities'
+            f" WHERE item_id IN ({placeholders}) ORDER BY id",
+            item_ids,
+        ):
+            found.setdefault(row[0], []).append(Mention(*row[1:]))
+        return found
+
+    def count(self, table: str) -> int:
+        if table not in {"feeds", "items", "entities", "matches", "alerts"}:
+            raise ValueError(table)
+        return self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.Error as exc:
+            raise StorageError(f"database {self.path}: {exc}") from exc
+
+
+def _feed_state(row: Sequence[Any]) -> FeedState:
+    return FeedState(
+        id=row[0],
+        name=row[1],
+        url=row[2],
+        etag=row[3],
+        last_modified=row[4],
+        first_fetch_done=bool(row[5]),
+        error_count=row[6],
+        next_poll_at=from_db_time(row[7]),
+    )
+
+
+def _split_sql(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
