@@ -1,0 +1,187 @@
+"""Sending one rendered message to one channel; the only module that imports apprise.
+
+A :class:`Channel` owns one apprise object for its whole life. Apprise keeps its
+per-service throttle on that object (at least 5.5 s between two emails, 1.2 s
+between two Slack posts, none for json://), so reusing the Channel is what makes
+apprise pace a burst of alerts. The throttle sleeps inside ``send()``; run each
+channel's sends one after another in a worker thread (``send`` also serialises
+them itself), never on the event loop.
+
+``send()`` never raises: apprise answers True/False, so the reason for a failure
+is taken from the log lines apprise wrote during that one call (WARNING and
+above, redacted) and returned in :class:`SendResult`.
+
+Why not ``apprise.LogCapture``: it attaches a handler to the process-wide
+``apprise`` logger and changes that logger's level while active, so with
+several channels sending from different threads each capture would collect the
+other channels' lines, and the level changes race. Apprise 2.x captures the log
+of each ``notify()`` call per service (through contextvars) and returns it in
+the call's result, which is exactly one send's log. Apprise's DEBUG lines (which
+hold the OS error text, but also payloads and token-bearing URLs) are never
+asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import apprise
+
+from monitor.alerts.render import Message
+from monitor.errors import MonitorError
+from monitor.redact import redact_text, redact_url, url_secrets
+
+# The built-in channel that prints text messages to stdout (not an apprise URL).
+CONSOLE_URLS = frozenset({"console", "console://"})
+
+BODY_FORMATS: dict[str, apprise.NotifyFormat] = {
+    "text": apprise.NotifyFormat.TEXT,
+    "markdown": apprise.NotifyFormat.MARKDOWN,
+    "html": apprise.NotifyFormat.HTML,
+}
+
+# Enough for a few of apprise's lines; the alert row keeps the reason.
+REASON_LIMIT = 500
+_REASON_LEVELS = frozenset({"WARNING", "ERROR", "CRITICAL"})
+
+# One process-wide lock so console output of concurrent channels never interleaves.
+_CONSOLE_LOCK = threading.Lock()
+
+
+class ChannelURLError(MonitorError, ValueError):
+    """A channel URL apprise cannot use. The message quotes the URL redacted."""
+
+    def __init__(self, redacted_url: str, problem: str):
+        self.redacted_url = redacted_url
+        self.problem = problem
+        super().__init__(f"{problem}: {redacted_url}")
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    # Apprise's captured log for a failure (redacted), e.g. "...error=500."
+    reason: str | None
+    # Apprise does not expose the receiver's Retry-After header; always None for now.
+    retry_after: float | None = None
+
+
+def is_console(url: str) -> bool:
+    return url.strip().lower() in CONSOLE_URLS
+
+
+def _asset() -> apprise.AppriseAsset:
+    return apprise.AppriseAsset(
+        app_id="news-monitor",
+        app_desc="news-monitor alerts",
+        app_url="https://github.com/news-monitor/news-monitor",
+        # Nothing written under the service user's home; the outbox is our memory.
+        storage_mode="memory",
+    )
+
+
+def _load(url: str, asset: apprise.AppriseAsset) -> Any:
+    """The apprise plugin instance for ``url``, or ChannelURLError saying why not."""
+    redacted = redact_url(url)
+    secrets = url_secrets(url)
+    if "://" not in url:
+        raise ChannelURLError(redacted, "not an apprise URL (expected scheme://...)")
+    scheme = url.strip().split("://", 1)[0].lower()
+    try:
+        plugin = apprise.Apprise.instantiate(url, asset=asset, suppress_exceptions=False)
+    except Exception as error:
+        # Plugins raise TypeError naming the bad part, sometimes quoting a token.
+        problem = redact_text(str(error).strip() or type(error).__name__, secrets)
+        raise ChannelURLError(redacted, f"invalid {scheme}:// URL ({problem})") from None
+    if plugin is None:
+        known = scheme in apprise.NotificationManager()
+        problem = (
+            f"apprise could not parse this {scheme}:// URL or the {scheme}:// plugin is disabled"
+            if known
+            else f"apprise has no {scheme}:// channel"
+        )
+        raise ChannelURLError(redacted, problem)
+    return plugin
+
+
+def validate_url(url: str) -> str | None:
+    """None if ``url`` can make a Channel, else the (redacted) error message."""
+    if is_console(url):
+        return None
+    try:
+        _load(url, _asset())
+    except ChannelURLError as error:
+        return str(error)
+    return None
+
+
+def _trim(text: str, limit: int = REASON_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class Channel:
+    """One destination for alerts: an apprise URL, or "console" for stdout.
+
+    Raises ChannelURLError (a ValueError) at construction for a URL apprise
+    cannot use. ``redacted_url`` is safe to log.
+    """
+
+    def __init__(self, name: str, url: str) -> None:
+        self.name = name
+        self.redacted_url = redact_url(url)
+        self._secrets = url_secrets(url)
+        self._console = is_console(url)
+        # Sends are sequential per channel: apprise's throttle state is per object.
+        self._lock = threading.Lock()
+        self._apprise: apprise.Apprise | None = None
+        if not self._console:
+            asset = _asset()
+            self._apprise = apprise.Apprise(asset=asset)
+            self._apprise.add(_load(url, asset))
+
+    def __repr__(self) -> str:
+        return f"Channel({self.name!r}, {self.redacted_url!r})"
+
+    def send(self, message: Message) -> SendResult:
+        """Deliver ``message``; blocking (network and apprise's throttle). Never raises."""
+        with self._lock:
+            try:
+                if self._apprise is None:
+                    return self._print(message)
+                return self._notify(self._apprise, message)
+            except Exception as error:
+                return SendResult(False, self._reason(f"{type(error).__name__}: {error}"))
+
+    def _print(self, message: Message) -> SendResult:
+        text = f"{message.title}\n{message.body}".rstrip("\n") + "\n"
+        with _CONSOLE_LOCK:
+            # Looked up per call so redirected stdout (tests, the CLI) is honoured.
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        return SendResult(True, None)
+
+    def _notify(self, app: apprise.Apprise, message: Message) -> SendResult:
+        body_format = BODY_FORMATS.get(message.format)
+        if body_format is None:
+            return SendResult(False, f"unknown message format {message.format!r}")
+        result = app.notify(
+            body=message.body,
+            title=message.title,
+            body_format=body_format,
+            log_level=logging.WARNING,
+        )
+        with result:  # releases apprise's temporary log storage
+            if result:
+                return SendResult(True, None)
+            lines = [entry.message.strip() for entry in result.logs() if entry.level in _REASON_LEVELS]
+            status = result.status.name.lower()
+            reason = " | ".join(dict.fromkeys(line for line in lines if line))
+            return SendResult(False, self._reason(reason or f"apprise reported {status}"))
+
+    def _reason(self, text: str) -> str:
+        return _trim(redact_text(text, self._secrets))
+
