@@ -1,0 +1,448 @@
+"""HTTP retrieval of feeds: conditional GET, limits, timeouts, redirects, Retry-After.
+
+This is the only module that opens sockets to feeds. It returns bytes and the
+response metadata the scheduler needs; it never looks inside the body.
+
+Every failure raises :class:`FetchError` (a :class:`~monitor.errors.RetrieveError`)
+whose message names the URL and says what went wrong, and whose ``status`` and
+``retry_after`` attributes feed the scheduler's backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import http
+import socket
+import ssl
+import zlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+
+from monitor import USER_AGENT
+from monitor.errors import RetrieveError
+
+__all__ = [
+    "FetchError",
+    "Fetched",
+    "HTTPStatusError",
+    "fetch",
+    "new_client",
+    "parse_retry_after",
+]
+
+MAX_REDIRECTS = 5
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+
+# Feed types first; generic XML/JSON next; anything else last so that a server
+# with a single representation still answers instead of sending 406.
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, "
+    "application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, "
+    "application/json;q=0.8, */*;q=0.5"
+)
+# Only what _Decoder can inflate with a bounded output size (no br/zstd).
+ACCEPT_ENCODING = "gzip, deflate"
+
+_SCHEMES = ("http", "https")
+_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+_STATUS_HINTS = {
+    401: "the feed needs credentials",
+    403: "the server refuses access",
+    404: "check the feed URL",
+    410: "the feed was removed; delete it from the config",
+    429: "the server rate-limits us",
+}
+
+
+class FetchError(RetrieveError):
+    """A retrieval failure with what the scheduler needs to decide the next try.
+
+    ``status`` is the HTTP status when the server answered, else None.
+    ``retry_after`` is the server's Retry-After in seconds (never negative), or None.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        reason: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with an error status, 4xx or 5xx (``status`` is always set)."""
+
+    status: int
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one successful retrieval produced."""
+
+    url: str
+    content: bytes | None
+    etag: str | None
+    last_modified: str | None
+    content_type: str | None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def not_modified(self) -> bool:
+        """True when the server answered 304: the caller's copy is current."""
+        return self.content is None
+
+
+def new_client(*, timeout: float = 30.0, max_connections: int = 32) -> httpx.AsyncClient:
+    """The one HTTP client the daemon shares across feeds (pooled connections).
+
+    ``timeout`` bounds connecting, each read and write, waiting for a pooled
+    connection, and (in :func:`fetch`) the whole retrieval including redirects.
+    """
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+        ),
+        # Redirects are followed by fetch() itself, to vet each hop's scheme.
+        follow_redirects=False,
+        headers={
+            "User-Agent": USER_AGENT,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        },
+    )
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float | None = None,
+) -> Fetched:
+    """GET ``url``, conditionally when ``etag``/``last_modified`` are given.
+
+    ``timeout`` is an overall deadline for the whole retrieval; it defaults to
+    the client's read timeout. It exists because per-read timeouts alone never
+    fire on a server that trickles one byte at a time.
+    """
+    _check_scheme(url, url)
+    deadline = timeout if timeout is not None else (client.timeout.read or 30.0)
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    try:
+        async with asyncio.timeout(deadline):
+            fetched = await _follow(client, url, headers, max_bytes)
+    except TimeoutError:
+        raise FetchError(url, f"timed out after {_seconds(deadline)}") from None
+    except httpx.HTTPError as exc:
+        raise FetchError(url, _describe_transport_error(exc, client.timeout)) from exc
+    if fetched.not_modified:
+        # A 304 may omit the validators; the ones we sent are still current.
+        fetched = _with_validators(fetched, etag, last_modified)
+    return fetched
+
+
+async def _follow(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], max_bytes: int
+) -> Fetched:
+    """Request ``url`` and follow up to MAX_REDIRECTS redirects."""
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        async with client.stream("GET", current, headers=headers) as response:
+            if response.status_code in _REDIRECT_STATUSES:
+                current = _redirect_target(url, response)
+                continue
+            return await _read_response(url, response, max_bytes)
+    raise FetchError(url, f"too many redirects (more than {MAX_REDIRECTS})")
+
+
+def _redirect_target(url: str, response: httpx.Response) -> str:
+    location = response.headers.get("location")
+    if not location:
+        raise FetchError(
+            url,
+            f"HTTP {response.status_code} redirect without a Location header",
+            status=response.status_code,
+        )
+    try:
+        target = str(response.url.join(location))
+    except httpx.InvalidURL as exc:
+        raise FetchError(url, f"redirected to an invalid URL {location!r}: {exc}") from None
+    _check_scheme(url, target, shown=location)
+    return target
+
+
+async def _read_response(url: str, response: httpx.Response, max_bytes: int) -> Fetched:
+    status = response.status_code
+    if status == 304:
+        return _fetched(response, None)
+    if status >= 400:
+        raise _status_error(url, response)
+    if not 200 <= status < 300:
+        raise FetchError(url, f"unexpected HTTP {status} {_phrase(response)}", status=status)
+    _check_declared_length(url, response, max_bytes)
+    content = await _read_capped(url, response, max_bytes)
+    return _fetched(response, content)
+
+
+def _fetched(response: httpx.Response, content: bytes | None) -> Fetched:
+    headers = response.headers
+    return Fetched(
+        url=str(response.url),
+        content=content,
+        etag=headers.get("etag"),
+        last_modified=headers.get("last-modified"),
+        content_type=headers.get("content-type"),
+        # httpx joins repeated headers with ", " and lower-cases the keys.
+        headers={key.lower(): value for key, value in headers.items()},
+    )
+
+
+def _with_validators(fetched: Fetched, etag: str | None, last_modified: str | None) -> Fetched:
+    return Fetched(
+        url=fetched.url,
+        content=None,
+        etag=fetched.etag or etag,
+        last_modified=fetched.last_modified or last_modified,
+        content_type=fetched.content_type,
+        headers=fetched.headers,
+    )
+
+
+# --- limits -------------------------------------------------------------------
+
+
+def _check_declared_length(url: str, response: httpx.Response, max_bytes: int) -> None:
+    """Refuse before reading when Content-Length already says the body is too big."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise FetchError(
+            url,
+            f"response larger than {_size(max_bytes)} (Content-Length: {_size(int(declared))})",
+        )
+
+
+async def _read_capped(url: str, response: httpx.Response, max_bytes: int) -> bytes:
+    """Read the decoded body, aborting as soon as it exceeds ``max_bytes``."""
+    decoder = _Decoder.for_encoding(url, response.headers.get("content-encoding", ""))
+    body = bytearray()
+    async for chunk in _decoded(decoder, response.aiter_raw(), max_bytes + 1):
+        body += chunk
+        if len(body) > max_bytes:
+            raise FetchError(url, f"response larger than {_size(max_bytes)}")
+    return bytes(body)
+
+
+async def _decoded(
+    decoder: _Decoder, raw: AsyncIterator[bytes], max_length: int
+) -> AsyncIterator[bytes]:
+    """Decoded pieces of ``raw``, each step producing at most ``max_length`` bytes."""
+    async for chunk in raw:
+        for piece in decoder.decode(chunk, max_length):
+            yield piece
+    yield decoder.flush()
+
+
+class _Decoder:
+    """Content-Encoding decoder whose output per step is bounded.
+
+    httpx inflates each network chunk in one go, so a 64 KiB chunk of a gzip
+    bomb becomes ~64 MiB in memory before anyone can count it. Inflating with
+    ``max_length`` lets the byte cap apply to the decoded body as it grows.
+    """
+
+    def __init__(self, url: str, encoding: str) -> None:
+        self._url = url
+        self._encoding = encoding
+        self._inflater: zlib._Decompress | None = None
+        if encoding in ("gzip", "x-gzip"):
+            self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        # "deflate" waits for the first bytes to tell its wrapping (see decode).
+
+    @classmethod
+    def for_encoding(cls, url: str, header: str) -> _Decoder:
+        encoding = header.strip().lower()
+        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise FetchError(url, f"unsupported Content-Encoding {header!r}")
+        return cls(url, encoding)
+
+    def decode(self, chunk: bytes, max_length: int) -> list[bytes]:
+        """Inflate ``chunk``; stops once ``max_length`` bytes came out."""
+        if not chunk:
+            return []
+        if self._inflater is None:
+            if self._encoding != "deflate":
+                return [chunk]
+            # "deflate" should be zlib-wrapped (RFC 9110), but some servers
+            # send raw deflate; a valid zlib header tells them apart.
+            wbits = zlib.MAX_WBITS if _is_zlib_header(chunk) else -zlib.MAX_WBITS
+            self._inflater = zlib.decompressobj(wbits)
+        out: list[bytes] = []
+        produced = 0
+        data = chunk
+        try:
+            while data and produced < max_length:
+                piece = self._inflater.decompress(data, max_length - produced)
+                out.append(piece)
+                produced += len(piece)
+                data = self._inflater.unconsumed_tail
+        except zlib.error as exc:
+            raise FetchError(self._url, f"corrupt {self._encoding} content: {exc}") from None
+        return out
+
+    def flush(self) -> bytes:
+        """What the inflater still holds once the body has ended."""
+        if self._inflater is None:
+            return b""
+        try:
+            return self._inflater.flush()
+        except zlib.error as exc:
+            raise FetchError(self._url, f"corrupt {self._encoding} content: {exc}") from None
+
+
+def _is_zlib_header(data: bytes) -> bool:
+    """RFC 1950: method 8 (deflate), window <= 32 KiB, header check multiple of 31."""
+    return (
+        len(data) >= 2
+        and data[0] & 0x0F == 8
+        and data[0] >> 4 <= 7
+        and ((data[0] << 8 | data[1]) % 31 == 0)
+    )
+
+
+# --- errors -------------------------------------------------------------------
+
+
+def _check_scheme(url: str, target: str, *, shown: str | None = None) -> None:
+    """Only http(s): a feed URL or redirect must never reach file:, ftp: and the like.
+
+    ``shown`` is how a redirect's target is named in the error (its Location).
+    """
+    try:
+        parsed = httpx.URL(target)
+    except httpx.InvalidURL as exc:
+        raise FetchError(url, f"invalid URL: {exc}") from None
+    if parsed.scheme not in _SCHEMES:
+        scheme = parsed.scheme or "no scheme"
+        where = "" if shown is None else f"redirected to {shown}: "
+        raise FetchError(url, f"{where}only http and https URLs are supported, not {scheme}")
+    if not parsed.host:
+        raise FetchError(url, "invalid URL: no host name")
+
+
+def _status_error(url: str, response: httpx.Response) -> HTTPStatusError:
+    status = response.status_code
+    retry_after = parse_retry_after(
+        response.headers.get("retry-after"), response.headers.get("date")
+    )
+    reason = f"HTTP {status} {_phrase(response)}".rstrip()
+    hint = _STATUS_HINTS.get(status)
+    if hint:
+        reason += f" ({hint})"
+    if retry_after is not None:
+        reason += f"; server asks to retry after {retry_after:g}s"
+    return HTTPStatusError(url, reason, status=status, retry_after=retry_after)
+
+
+def _phrase(response: httpx.Response) -> str:
+    try:
+        return response.reason_phrase or http.HTTPStatus(response.status_code).phrase
+    except ValueError:
+        return ""
+
+
+def parse_retry_after(value: str | None, date: str | None = None) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP-date.
+
+    An HTTP-date is measured against the response's own Date header when there
+    is one, so a skewed local clock does not distort it.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    when = _http_date(value)
+    if when is None:
+        return None
+    now = _http_date(date) if date else None
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _describe_transport_error(exc: httpx.HTTPError, timeout: httpx.Timeout) -> str:
+    """A user-facing reason for a network-level failure."""
+    if isinstance(exc, httpx.PoolTimeout):
+        return f"timed out after {_seconds(timeout.pool)} waiting for a free connection"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"connection timed out after {_seconds(timeout.connect)}"
+    if isinstance(exc, httpx.WriteTimeout):
+        return f"timed out after {_seconds(timeout.write)} sending the request"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out after {_seconds(timeout.read)}"
+    root = _root_cause(exc)
+    if isinstance(root, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(root, socket.gaierror):
+        return f"cannot resolve the host name: {_strerror(root)}"
+    if isinstance(root, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed: {root.verify_message}"
+    if isinstance(root, ssl.SSLError):
+        return f"TLS error: {root.reason or root}"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect: {_strerror(root)}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the server broke the HTTP exchange: {exc}"
+    if isinstance(exc, httpx.NetworkError):
+        return f"network error: {_strerror(root)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = {id(exc)}
+    while (nxt := exc.__cause__ or exc.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        exc = nxt
+    return exc
+
+
+def _strerror(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc)
+
+
+def _seconds(value: float | None) -> str:
+    return "the timeout" if value is None else f"{value:g}s"
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
