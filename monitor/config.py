@@ -191,6 +191,7 @@ class _Located:
     data: Any
     positions: dict[tuple[Any, ...], Position]
     scalar_styles: dict[tuple[Any, ...], str | None]
+    key_positions: dict[tuple[Any, ...], Position] = field(default_factory=dict)
 
     def position(self, path: tuple[Any, ...]) -> Position:
         # Fall back to the nearest ancestor that has a position.
@@ -243,8 +244,10 @@ def _convert(
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = yaml.SafeLoader(" ").construct_object(key_node, deep=True)
+            key_position = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            located.key_positions[(*path, key)] = key_position
             if key in result:
-                problems.add(file, (key_node.start_mark.line + 1, key_node.start_mark.column + 1), f"duplicate key {key!r}")
+                problems.add(file, key_position, f"duplicate key {key!r}")
             result[key] = _convert(value_node, (*path, key), located, file, problems, environ)
         return result
     if isinstance(node, yaml.SequenceNode):
@@ -282,6 +285,10 @@ def _validate(model: type[BaseModel], located: _Located, file: Path, problems: _
             message = error["msg"]
             if error["type"] == "extra_forbidden":
                 message = f"unknown key {loc[-1]!r}"
+                if loc in located.key_positions:
+                    where = ".".join(str(part) for part in loc)
+                    problems.add(file, located.key_positions[loc], f"{where}: {message}")
+                    continue
             elif error["type"] == "missing":
                 message = f"missing required key {loc[-1]!r}"
                 loc = loc[:-1]

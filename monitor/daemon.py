@@ -164,8 +164,12 @@ class Monitor:
             await self._stopping.wait()
         finally:
             systemd.notify("STOPPING=1")
-            scheduler.shutdown(wait=False)
+            # Pause rather than shut down first: shutting down cancels running
+            # jobs, and a send cut short would be repeated after the restart.
+            scheduler.pause()
+            self.deliverer.stopping = True
             await self._drain()
+            scheduler.shutdown(wait=False)
             log.info("daemon.stopped")
 
     def _request_stop(self, signum: int) -> None:
@@ -220,10 +224,14 @@ class Monitor:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        # A send in flight finishes or is retried after restart: the outbox
-        # row stays pending until the channel took it.
-        async with self._delivery_lock:
-            pass
+        # Let the send in flight finish and be recorded. Should it take too
+        # long, the outbox row stays pending and is sent after the restart.
+        try:
+            async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
+                async with self._delivery_lock:
+                    pass
+        except TimeoutError:
+            log.warning("daemon.delivery_cut_short", extra={"note": "the alert in flight is retried on the next start"})
 
 
 def _config_stamp(directory: Path) -> tuple[tuple[str, float, int], ...]:

@@ -454,7 +454,7 @@ class Store:
     def mark_sent(self, alert_id: int, now: datetime) -> None:
         with self._transaction():
             self.db.execute(
-                "UPDATE alerts SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL"
+                "UPDATE alerts SET status = 'sent', sent_at = ?, attempts = attempts + 1"
                 " WHERE id = ?",
                 [to_db_time(now), alert_id],
             )

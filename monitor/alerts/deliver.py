@@ -57,7 +57,8 @@ class Deliverer:
         self.store = store
         self.clock = clock
         self.rng = rng or random.Random()
-        self._channels: dict[str, Channel] = {}
+        self.stopping = False  # set on shutdown: finish the send in flight, start no other
+        self._channels: dict[str, tuple[str, Channel]] = {}  # name -> (url, channel)
         self.configure(config)
 
     def configure(self, config: Config) -> None:
@@ -66,7 +67,7 @@ class Deliverer:
         for name in config.channel_names:
             url = config.channel_url(name)
             current = self._channels.get(name)
-            channels[name] = current if current is not None and current.url == url else Channel(name, url)
+            channels[name] = current if current is not None and current[0] == url else (url, Channel(name, url))
         self._channels = channels
         self.config = config
 
@@ -88,12 +89,14 @@ class Deliverer:
 
     async def _deliver_channel(self, name: str, alerts: Sequence[PendingAlert]) -> DeliveryReport:
         sent = failed = dead = 0
-        channel = self._channels.get(name)
+        url, channel = self._channels.get(name, ("", None))
         for alert in alerts:
+            if self.stopping:
+                break
             if channel is None:
                 result = SendResult(ok=False, reason=f"channel {name!r} is not in the config any more")
             else:
-                result = await self._send(channel, alert)
+                result = await self._send(channel, url, alert)
             if result.ok:
                 self.store.mark_sent(alert.id, self.clock())
                 sent += 1
@@ -120,9 +123,9 @@ class Deliverer:
                 )
         return DeliveryReport(sent, failed, dead)
 
-    async def _send(self, channel: Channel, alert: PendingAlert) -> SendResult:
+    async def _send(self, channel: Channel, url: str, alert: PendingAlert) -> SendResult:
         try:
-            message = render(self._view(alert), kind_for_url(channel.url, self.config.channel_format(channel.name)))
+            message = render(self._view(alert), kind_for_url(url, self.config.channel_format(channel.name)))
         except Exception as exc:  # a template bug must not lose the alert: keep it and say why
             log.exception("alert.render_failed", extra={"alert": alert.id, "channel": channel.name})
             return SendResult(ok=False, reason=f"rendering the alert failed: {exc}")

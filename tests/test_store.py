@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.errors import StorageError
+from monitor.items import Item, Mention
+from monitor.store import ItemRecord, MatchRecord, PollResult, Store
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def item(guid: str, title: str = "Xi and Putin speak", text: str = "They spoke by phone.") -> Item:
+    return Item(guid=guid, link=f"https://news.example/{guid}", title=title, text=text, published_at=NOW)
+
+
+def poll(store: Store, feed_id: int, *records: ItemRecord, at: datetime = NOW) -> dict[str, int]:
+    return store.record_poll(
+        PollResult(
+            feed_id=feed_id,
+            polled_at=at,
+            next_poll_at=at + timedelta(minutes=10),
+            next_poll_reason="every 10m",
+            etag='"v1"',
+            last_modified=None,
+            title="Wire",
+            records=records,
+        )
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store.open(tmp_path / "var" / "test.db")
+    store.sync_feeds([("wire", "http://127.0.0.1/wire.xml")], NOW)
+    yield store
+    store.close()
+
+
+def test_a_new_database_is_migrated_marked_and_in_wal_mode(tmp_path):
+    path = tmp_path / "new.db"
+    Store.open(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == 0x4E4D4F4E
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"feeds", "items", "entities", "matches", "alerts", "items_fts"} <= tables
+
+
+def test_someone_elses_database_is_refused(tmp_path):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StorageError, match="not a news-monitor database"):
+        Store.open(path)
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    Store.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StorageError, match="newer than this news-monitor"):
+        Store.open(path)
+
+
+def test_feeds_follow_the_config(store):
+    store.sync_feeds([("wire", "http://127.0.0.1/wire.xml"), ("bbc", "http://127.0.0.1/bbc.xml")], NOW)
+    assert [f.name for f in store.feeds()] == ["bbc", "wire"]
+    store.sync_feeds([("bbc", "http://127.0.0.1/bbc2.xml")], NOW)
+    assert [f.name for f in store.feeds()] == ["bbc"]
+    assert [f.url for f in store.feeds()] == ["http://127.0.0.1/bbc2.xml"]
+    assert {f.name for f in store.feeds(active_only=False)} == {"bbc", "wire"}
+
+
+def test_a_poll_writes_items_entities_matches_and_alerts_together(store):
+    feed = store.feeds()[0]
+    mention = Mention("Putin", "Vladimir Putin", "PERSON", "title", 7, 12)
+    hits = [{"term": "Putin", "field": "title", "start": 7, "end": 12, "matched": "Putin", "entity": None}]
+    counts = poll(store, feed.id, ItemRecord(item("a"), [mention], [MatchRecord("xi-putin", hits, ("mail", "slack"))]))
+    assert counts == {"items": 1, "matches": 1, "alerts": 2}
+    [due_mail, due_slack] = sorted(store.due_alerts(NOW), key=lambda a: a.channel)
+    assert (due_mail.rule, due_mail.channel, due_mail.feed, due_mail.title) == ("xi-putin", "mail", "wire", "Xi and Putin speak")
+    assert due_slack.hits == hits
+    [stored] = list(store.iter_items())
+    assert stored.mentions == (mention,)
+    assert stored.item.title == "Xi and Putin speak"
+    assert store.feeds()[0].first_fetch_done and store.feeds()[0].etag == '"v1"'
+
+
+def test_an_alert_is_created_once_per_rule_channel_and_story(store):
+    feed = store.feeds()[0]
+    match = MatchRecord("xi-putin", [], ("mail",))
+    poll(store, feed.id, ItemRecord(item("a"), [], [match]))
+    # The same item changed: stored again, matched again, but no second alert.
+    counts = poll(store, feed.id, ItemRecord(item("a", text="Updated: they spoke twice."), [], [match]))
+    assert counts["alerts"] == 0
+    assert store.count("items") == 1 and store.count("alerts") == 1
+    assert store.known_items(feed.id, ["a", "b"]) == {"a": item("a", text="Updated: they spoke twice.").content_hash}
+
+
+def test_failed_sends_retry_then_die(store):
+    feed = store.feeds()[0]
+    poll(store, feed.id, ItemRecord(item("a"), [], [MatchRecord("r", [], ("mail",))]))
+    [alert] = store.due_alerts(NOW)
+    store.mark_failed(alert.id, "HTTP 500", NOW + timedelta(minutes=1))
+    assert store.due_alerts(NOW) == []
+    [again] = store.due_alerts(NOW + timedelta(minutes=1))
+    assert again.attempts == 1
+    store.mark_failed(alert.id, "HTTP 500 again", None)
+    assert store.alert_counts() == {"dead": 1}
+    assert store.alerts()[0]["last_error"] == "HTTP 500 again"
+    assert store.alerts()[0]["attempts"] == 2
+
+
+def test_sent_alerts_are_not_due_again(store):
+    feed = store.feeds()[0]
+    poll(store, feed.id, ItemRecord(item("a"), [], [MatchRecord("r", [], ("mail",))]))
+    [alert] = store.due_alerts(NOW)
+    store.mark_sent(alert.id, NOW)
+    assert store.due_alerts(NOW + timedelta(days=1)) == []
+    assert store.alert_counts() == {"sent": 1}
+
+
+def test_failure_and_not_modified_update_the_feed(store):
+    feed = store.feeds()[0]
+    store.record_failure(feed.id, "HTTP 503", NOW, NOW + timedelta(minutes=4), "error backoff (1 in a row)")
+    store.record_failure(feed.id, "HTTP 503", NOW, NOW + timedelta(minutes=8), "error backoff (2 in a row)")
+    [status] = store.feed_status()
+    assert (status["error_count"], status["last_error"], status["next_poll_reason"]) == (2, "HTTP 503", "error backoff (2 in a row)")
+    store.record_not_modified(feed.id, NOW, NOW + timedelta(minutes=10), "every 10m")
+    [status] = store.feed_status()
+    assert status["error_count"] == 0 and status["last_error"] is None
+    assert store.feeds_due(NOW + timedelta(minutes=9)) == []
+    assert [f.name for f in store.feeds_due(NOW + timedelta(minutes=10))] == ["wire"]
+
+
+def test_full_text_index_follows_the_items(store):
+    feed = store.feeds()[0]
+    poll(store, feed.id, ItemRecord(item("a", title="Ceasefire talks in Geneva"), [], []))
+    rows = store.db.execute("SELECT title FROM items_fts WHERE items_fts MATCH 'geneva'").fetchall()
+    assert rows == [("Ceasefire talks in Geneva",)]
+
+
+def test_items_without_guid_or_link_are_keyed_by_content(store):
+    feed = store.feeds()[0]
+    anonymous = Item(guid=None, link=None, title="A wire flash", text="Details to follow.")
+    poll(store, feed.id, ItemRecord(anonymous, [], []))
+    assert store.known_items(feed.id, [anonymous.key]) == {anonymous.key: anonymous.content_hash}
+    assert anonymous.key.startswith("sha256:")
