@@ -1,0 +1,1042 @@
+"""Evaluating watch rules against items, with explanations, and the rule index.
+
+A query's AST is compiled once, against the entity lexicon, into a small tree
+of matchers. An item is analysed once per match call (``PreparedDocument``:
+folded tokens and postings per field, entity mentions, index keys, and the
+result of every term already evaluated) and that analysis is shared by every
+rule evaluated on it.
+
+``RuleIndex`` is the presearcher: it files each rule under the words or
+entities an item must contain for the rule to have any chance, so an item is
+only evaluated against the rules whose keys it carries, plus the few that
+cannot be filed (pure negations, regexes, very short prefixes), which are
+evaluated every time.
+
+Word-level semantics (tokens, folding, possessives) live in ``rules.text``;
+the query language in ``rules.syntax``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import NamedTuple
+
+from monitor.items import Item, KnownEntity, Mention
+from monitor.rules.syntax import And, Near, Node, Not, Or, Term, parse_query
+from monitor.rules.text import (
+    IndexedText,
+    WordPattern,
+    fold,
+    fold_regex,
+    hostname_span,
+    normalize_host,
+    words,
+)
+
+# Hits are listed in reading order of an alert: headline first.
+FIELD_ORDER = {"title": 0, "body": 1, "author": 2, "feed": 3, "tag": 4, "site": 5}
+
+# Which spaCy labels each entity scope accepts; None accepts every label.
+ENTITY_TYPES: dict[str, frozenset[str] | None] = {
+    "person": frozenset({"PERSON"}),
+    "org": frozenset({"ORG"}),
+    "place": frozenset({"GPE", "LOC"}),
+    "entity": None,
+}
+
+# The Document strings each text scope reads; "tag" reads every tag separately.
+_SCOPE_FIELDS = {"text": ("title", "body"), "title": ("title",), "author": ("author",), "feed": ("feed",)}
+
+FieldKey = tuple[str, int]  # ("title", 0), ("body", 0), ("tag", 2), ("site", 0)
+
+
+# --- what a rule sees, and what it says back ---------------------------------
+
+
+@dataclass(frozen=True)
+class Document:
+    """What a rule sees of an item."""
+
+    title: str
+    body: str
+    author: str = ""
+    feed: str = ""
+    tags: tuple[str, ...] = ()
+    link: str = ""  # site: derives the hostname from this
+    mentions: tuple[Mention, ...] = ()
+
+    @classmethod
+    def from_item(cls, item: Item, feed: str = "", mentions: Iterable[Mention] = ()) -> Document:
+        return cls(
+            title=item.title,
+            body=item.text,
+            author=item.author or "",
+            feed=feed,
+            tags=tuple(item.tags),
+            link=item.link or "",
+            mentions=tuple(mentions),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One reason a rule matched.
+
+    ``start``/``end`` are character offsets into the Document string named by
+    ``field`` (``title``, ``body``, ``author``, ``feed``; ``tags[index]`` for
+    ``tag``; ``link`` for ``site``), so ``string[start:end] == matched``.
+    """
+
+    term: str
+    field: str
+    start: int
+    end: int
+    matched: str
+    entity: str | None = None
+    index: int | None = None  # which tag, for field "tag"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "term": self.term,
+            "field": self.field,
+            "start": self.start,
+            "end": self.end,
+            "matched": self.matched,
+            "entity": self.entity,
+            "index": self.index,
+        }
+
+
+# The folded names a mention answers to, and the known entities it denotes.
+_MentionNames = tuple[tuple[tuple[str, ...], ...], frozenset[KnownEntity]]
+
+
+class Lexicon:
+    """entities.yaml as lookups; names are compared by their folded words."""
+
+    def __init__(self, entities: Sequence[KnownEntity] = ()):
+        self.entities = tuple(entities)
+        by_words: dict[tuple[str, ...], list[KnownEntity]] = {}
+        for entity in self.entities:
+            for name in entity.names:
+                key = words(name)
+                if key and entity not in by_words.setdefault(key, []):
+                    by_words[key].append(entity)
+        self._by_words = {key: tuple(found) for key, found in by_words.items()}
+        self._mention_names: dict[tuple[str, str], _MentionNames] = {}
+
+    @classmethod
+    def from_entities(cls, entities: Sequence[KnownEntity]) -> Lexicon:
+        return cls(entities)
+
+    def entities_named(self, name: str) -> tuple[KnownEntity, ...]:
+        """Every known entity that has ``name`` as its name or an alias."""
+        return self.entities_with_words(words(name))
+
+    def entities_with_words(self, key: tuple[str, ...]) -> tuple[KnownEntity, ...]:
+        return self._by_words.get(key, ())
+
+    def canonical_of(self, name: str) -> KnownEntity | None:
+        """The (first) known entity called ``name``, or None."""
+        found = self.entities_named(name)
+        return found[0] if found else None
+
+    def names_of(self, canonical: str) -> tuple[str, ...]:
+        """All names of the entity called ``canonical``; just ``canonical`` if unknown."""
+        entity = self.canonical_of(canonical)
+        return entity.names if entity else (canonical,)
+
+    def mention_names(self, canonical: str, text: str) -> _MentionNames:
+        """The folded names a mention answers to, and the known entities it denotes.
+
+        Cached: the same mentions come back in item after item.
+        """
+        found = self._mention_names.get((canonical, text))
+        if found is None:
+            if len(self._mention_names) >= 100_000:
+                self._mention_names.clear()
+            identities = frozenset(self.entities_named(canonical))
+            names = {words(canonical), words(text)}
+            names.update(words(name) for entity in identities for name in entity.names)
+            found = self._mention_names[(canonical, text)] = (tuple(n for n in names if n), identities)
+        return found
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A parsed rule. ``plan`` is its evaluation tree, built for one lexicon."""
+
+    name: str
+    query: str
+    node: Node
+    plan: _Plan | None = field(default=None, repr=False, compare=False)
+
+
+def compile_rule(name: str, query: str, lexicon: Lexicon) -> CompiledRule:
+    """Parse and compile a rule; raises RuleSyntaxError."""
+    node = parse_query(query)
+    return CompiledRule(name, query, node, _Plan(_compile(node, lexicon), lexicon))
+
+
+def explain(rule: CompiledRule, doc: Document, lexicon: Lexicon) -> list[Hit] | None:
+    """The hits that make ``rule`` match ``doc``, or None if it does not match.
+
+    Only positive evidence is listed: a NOT clause that holds adds nothing, so a
+    rule such as ``NOT sport`` can match with an empty list of hits.
+    """
+    prepared = PreparedDocument(doc, lexicon)
+    root = _plan_for(rule, lexicon).root
+    evidence = root.evidence(prepared)
+    return None if evidence is None else _hits(evidence, _terms_are_distinct(root))
+
+
+# --- evidence: spans and hits ---------------------------------------------------
+
+
+class _Span(NamedTuple):
+    """Where a term occurred: token positions (for NEAR) and character offsets (for hits)."""
+
+    key: FieldKey
+    first: int  # token positions; -1 when unknown (site, or a mention off token bounds)
+    last: int
+    start: int
+    end: int
+    term: str
+    entity: str | None = None
+    text: str | None = None  # the matched text when the field string cannot supply it
+    parts: tuple[_Span, ...] = ()  # a NEAR span is made of its operands' spans
+
+
+# Evidence is a list of (reading order, Hit). Lists are shared between rules
+# (one term's evidence is computed once per document), so they are never
+# modified: combining evidence always builds a new list.
+_Evidence = list[tuple[int, Hit]]
+
+
+class _OneTerm(list):  # type: ignore[type-arg]
+    """Evidence from one source (a term or a NEAR): in reading order, no duplicates."""
+
+
+_NO_EVIDENCE: _Evidence = _OneTerm()
+_order = itemgetter(0)
+
+
+def _reading_order(field_name: str, index: int, start: int, end: int) -> int:
+    """One integer that sorts hits by field, tag, start, end (cheaper than tuples)."""
+    return (((FIELD_ORDER.get(field_name, 9) << 32 | index) << 32 | start) << 32) | end
+
+
+def _hits(evidence: _Evidence, distinct: bool = False) -> list[Hit]:
+    """Evidence as the Hits an explanation lists: distinct, in reading order.
+
+    ``distinct`` says no hit can come twice (no term repeats in the rule).
+    """
+    if type(evidence) is _OneTerm:
+        return [hit for _, hit in evidence]
+    if distinct:
+        return [hit for _, hit in sorted(evidence, key=_order)]
+    unique: dict[tuple[int, str, str | None], tuple[int, Hit]] = {}
+    for order, hit in evidence:
+        unique.setdefault((order, hit.term, hit.entity), (order, hit))
+    return [hit for _, hit in sorted(unique.values(), key=_order)]
+
+
+# --- one document, analysed once ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _MentionView:
+    mention: Mention
+    key: FieldKey
+    first: int
+    last: int
+    names: tuple[tuple[str, ...], ...]  # folded words of canonical, text and known aliases
+    identities: frozenset[KnownEntity]  # the known entities its canonical name denotes
+    text: str | None  # the mention's own text when its offsets do not fit its field
+
+
+class PreparedDocument:
+    """A Document analysed for matching; each part is computed on first use, once."""
+
+    def __init__(self, doc: Document, lexicon: Lexicon):
+        self.doc = doc
+        self.lexicon = lexicon
+        self._texts: dict[FieldKey, IndexedText] = {}
+        self._scopes: dict[str, tuple[FieldKey, ...]] = {}
+        self._mentions: list[_MentionView] | None = None
+        self._mentions_by_word: dict[str, list[_MentionView]] | None = None
+        self._host: tuple[str, int, int] | None | bool = False  # False: not computed yet
+        self._index_words: dict[str, set[str]] = {}
+        # Per term (field, kind, value): its spans and its evidence, shared by
+        # every rule that uses the same term.
+        self.spans: dict[tuple[str, str, str], list[_Span]] = {}
+        self.evidence: dict[tuple[str, str, str], _Evidence] = {}
+
+    def string(self, key: FieldKey) -> str:
+        name, index = key
+        if name == "tag":
+            return self.doc.tags[index]
+        if name == "site":
+            return self.doc.link
+        return getattr(self.doc, name)  # type: ignore[no-any-return]
+
+    def text(self, key: FieldKey) -> IndexedText:
+        found = self._texts.get(key)
+        if found is None:
+            found = self._texts[key] = IndexedText(self.string(key))
+        return found
+
+    def keys_for(self, scope: str) -> tuple[FieldKey, ...]:
+        """The field strings a text scope reads in this document."""
+        keys = self._scopes.get(scope)
+        if keys is None:
+            if scope == "tag":
+                keys = tuple(("tag", i) for i in range(len(self.doc.tags)))
+            else:
+                keys = tuple((name, 0) for name in _SCOPE_FIELDS[scope])
+            self._scopes[scope] = keys
+        return keys
+
+    @property
+    def mentions(self) -> list[_MentionView]:
+        if self._mentions is None:
+            self._mentions = [self._view(m) for m in self.doc.mentions]
+        return self._mentions
+
+    def mentions_with_word(self, word: str) -> list[_MentionView]:
+        if self._mentions_by_word is None:
+            by_word: dict[str, list[_MentionView]] = {}
+            for view in self.mentions:
+                for w in {w for name in view.names for w in name}:
+                    by_word.setdefault(w, []).append(view)
+            self._mentions_by_word = by_word
+        return self._mentions_by_word.get(word, [])
+
+    def _view(self, mention: Mention) -> _MentionView:
+        names, identities = self.lexicon.mention_names(mention.canonical, mention.text)
+        key: FieldKey = (mention.field, 0)
+        first = last = -1
+        stale: str | None = mention.text
+        if mention.field in ("title", "body") and 0 <= mention.start < mention.end <= len(self.string(key)):
+            first, last = self.text(key).positions_of(mention.start, mention.end)
+            stale = None
+        return _MentionView(mention, key, first, last, names, identities, stale)
+
+    @property
+    def host(self) -> tuple[str, int, int] | None:
+        """The folded hostname of the link and its offsets in the link."""
+        if self._host is False:
+            span = hostname_span(self.doc.link)
+            self._host = None
+            if span:
+                host = fold(self.doc.link[span[0] : span[1]])
+                if host.endswith("."):
+                    host, span = host[:-1], (span[0], span[1] - 1)
+                self._host = (host, *span) if host else None
+        return self._host  # type: ignore[return-value]
+
+    def index_words(self, namespace: str) -> set[str]:
+        """The words this document offers to the rule index in one namespace."""
+        found = self._index_words.get(namespace)
+        if found is None:
+            found = self._index_words[namespace] = self._collect_index_words(namespace)
+        return found
+
+    def _collect_index_words(self, namespace: str) -> set[str]:
+        if namespace.endswith("*"):
+            # A prefix rule is filed under its first three letters.
+            return {w[:3] for w in self.index_words(namespace[:-1]) if len(w) >= 3}
+        if namespace == "ent":
+            return {w for view in self.mentions for name in view.names for w in name}
+        if namespace == "known":
+            return {entity.name for view in self.mentions for entity in view.identities}
+        if namespace == "site":
+            host = self.host
+            return set(_host_suffixes(host[0])) if host else set()
+        found: set[str] = set()
+        for key in self.keys_for(namespace):
+            found.update(self.text(key).postings)
+        return found
+
+    def evidence_of(self, spans: Iterable[_Span], distinct: bool = False) -> _Evidence:
+        """Spans (NEAR spans by their operands) as hits in reading order.
+
+        ``distinct`` says the spans are known to differ (one term's spans);
+        otherwise repeats are dropped: one word can pair with several under NEAR.
+        """
+        evidence: _Evidence = _OneTerm()
+        seen: set[tuple[int, str, str | None]] = set()
+        strings: dict[FieldKey, str] = {}
+        for span in spans:
+            for leaf in span.parts or (span,):
+                key, start, end = leaf.key, leaf.start, leaf.end
+                order = _reading_order(key[0], key[1], start, end)
+                if not distinct:
+                    if (order, leaf.term, leaf.entity) in seen:
+                        continue
+                    seen.add((order, leaf.term, leaf.entity))
+                if leaf.text is not None:
+                    matched = leaf.text
+                else:
+                    string = strings.get(key)
+                    if string is None:
+                        string = strings[key] = self.string(key)
+                    matched = string[start:end]
+                name = key[0]
+                index = key[1] if name == "tag" else None
+                hit = Hit(leaf.term, name, start, end, matched, leaf.entity, index)
+                evidence.append((order, hit))
+        evidence.sort(key=_order)
+        return evidence
+
+
+def _host_suffixes(host: str) -> list[str]:
+    """``www.bbc.co.uk`` -> ``www.bbc.co.uk``, ``bbc.co.uk``, ``co.uk``, ``uk``."""
+    labels = host.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
+# --- matchers: the compiled form of a query ------------------------------------
+
+# What the index knows of a rule: the item must carry every key of at least one
+# clause. A key is (namespace, word): "text" words of title and body, "title",
+# "author", "feed" and "tag" words of those fields, "ent" words of mention
+# names, "known" canonical names of known entities, "site" host suffixes;
+# "<namespace>*" holds the first three letters of words, for prefixes.
+# None: nothing can be said (NOT sport).
+Key = tuple[str, str]
+Clause = frozenset[Key]
+Requirement = frozenset[Clause] | None
+
+
+class _Matcher:
+    """A compiled query node."""
+
+    def evidence(self, doc: PreparedDocument) -> _Evidence | None:
+        """What makes this node true (possibly nothing), or None when it is false."""
+        raise NotImplementedError
+
+    def matches(self, doc: PreparedDocument) -> bool:
+        return self.evidence(doc) is not None
+
+    def requirement(self) -> Requirement:
+        """What any document this node matches must carry, for the index."""
+        raise NotImplementedError
+
+
+class _SpanMatcher(_Matcher):
+    """A node with positions: terms, NEAR, and OR-groups of those as NEAR operands."""
+
+    def spans(self, doc: PreparedDocument) -> list[_Span]:
+        raise NotImplementedError
+
+    def evidence(self, doc: PreparedDocument) -> _Evidence | None:
+        spans = self.spans(doc)
+        return doc.evidence_of(spans) if spans else None
+
+    def matches(self, doc: PreparedDocument) -> bool:
+        return bool(self.spans(doc))
+
+
+class _TermMatcher(_SpanMatcher):
+    """One term. Its spans and evidence are computed once per document and
+    shared by every rule that contains the same term (a set of rules names the
+    same people and places many times over)."""
+
+    def __init__(self, term: Term):
+        self.label = term.label
+        self.scope = term.field
+        self.memo_key = (term.field, term.kind, term.value)
+
+    def spans(self, doc: PreparedDocument) -> list[_Span]:
+        found = doc.spans.get(self.memo_key)
+        if found is None:
+            found = doc.spans[self.memo_key] = self._find(doc)
+        return found
+
+    def evidence(self, doc: PreparedDocument) -> _Evidence | None:
+        found = doc.evidence.get(self.memo_key)
+        if found is None:
+            spans = self.spans(doc)
+            found = doc.evidence_of(spans, distinct=True) if spans else _NO_EVIDENCE
+            doc.evidence[self.memo_key] = found
+        return found or None
+
+    def _find(self, doc: PreparedDocument) -> list[_Span]:
+        raise NotImplementedError
+
+
+class _TextTerm(_TermMatcher):
+    """A word, phrase or prefix in token fields, plus the other names of a known name."""
+
+    def __init__(self, term: Term, alternatives: list[tuple[WordPattern, str | None]]):
+        super().__init__(term)
+        self.alternatives = alternatives  # (pattern, entity it stands for); the literal first
+        # The exact first word of each pattern, checked before anything else:
+        # most terms are absent from most items.
+        self._heads = [(None if p.prefix else p.words[0], p, entity) for p, entity in alternatives]
+
+    def _find(self, doc: PreparedDocument) -> list[_Span]:
+        found = []
+        label = self.label
+        for key in doc.keys_for(self.scope):
+            text = doc.text(key)
+            postings = text.postings
+            for head, pattern, entity in self._heads:
+                if head is not None and head not in postings:
+                    continue
+                starts, ends = text.tokens.starts, text.tokens.ends
+                for first, last in text.find(pattern):
+                    found.append(_Span(key, first, last, starts[first], ends[last], label, entity))
+        return _drop_contained(found) if len(found) > 1 and len(self._heads) > 1 else found
+
+    def requirement(self) -> Requirement:
+        return _any_of(_pattern_requirement(self.scope, pattern) for pattern, _ in self.alternatives)
+
+
+class _RegexTerm(_TermMatcher):
+    """A regex that must match a whole folded token."""
+
+    def __init__(self, term: Term):
+        super().__init__(term)
+        self.regex = re.compile(fold_regex(term.value), re.IGNORECASE)
+
+    def _find(self, doc: PreparedDocument) -> list[_Span]:
+        found = []
+        for key in doc.keys_for(self.scope):
+            text = doc.text(key)
+            starts, ends = text.tokens.starts, text.tokens.ends
+            for first, last in text.find_regex(self.regex):
+                found.append(_Span(key, first, last, starts[first], ends[last], self.label))
+        return found
+
+    def requirement(self) -> Requirement:
+        return _regex_requirement(self.scope, self.regex.pattern)
+
+
+class _EntityTerm(_TermMatcher):
+    """``person:``/``org:``/``place:``/``entity:`` against the item's mentions.
+
+    When the value names a known entity of a fitting type, only mentions of that
+    entity count (``person:Xi`` is Xi Jinping, never Xi Xiaoxing); otherwise any
+    mention whose names contain the value as whole words does.
+    """
+
+    def __init__(self, term: Term, lexicon: Lexicon):
+        super().__init__(term)
+        self.types = ENTITY_TYPES[term.field]
+        self.regex = re.compile(fold_regex(term.value), re.IGNORECASE) if term.kind == "regex" else None
+        self.pattern = None if self.regex else _pattern_of(term)
+        self.known: frozenset[KnownEntity] = frozenset()
+        if self.pattern and not self.pattern.prefix:
+            self.known = frozenset(
+                e for e in lexicon.entities_with_words(self.pattern.words)
+                if self.types is None or e.type in self.types
+            )
+
+    def _find(self, doc: PreparedDocument) -> list[_Span]:
+        if self.pattern and not self.pattern.prefix and not self.known:
+            candidates = doc.mentions_with_word(self.pattern.words[0])
+        else:
+            candidates = doc.mentions
+        label, types = self.label, self.types
+        return [
+            _Span(v.key, v.first, v.last, v.mention.start, v.mention.end, label, v.mention.canonical, v.text)
+            for v in candidates
+            if (types is None or v.mention.type in types) and self._names(v)
+        ]
+
+    def _names(self, view: _MentionView) -> bool:
+        if self.known:
+            return bool(self.known & view.identities)
+        if self.regex is not None:
+            return any(self.regex.fullmatch(word) for name in view.names for word in name)
+        return any(self.pattern.occurs_in(name) for name in view.names)  # type: ignore[union-attr]
+
+    def requirement(self) -> Requirement:
+        if self.known:
+            return frozenset(frozenset({("known", entity.name)}) for entity in self.known)
+        if self.regex is not None:
+            return _regex_requirement("ent", self.regex.pattern)
+        return _pattern_requirement("ent", self.pattern)  # type: ignore[arg-type]
+
+
+class _SiteTerm(_TermMatcher):
+    """``site:`` compares hostnames on dot boundaries: bbc.co.uk covers www.bbc.co.uk."""
+
+    def __init__(self, term: Term):
+        super().__init__(term)
+        self.kind = term.kind
+        self.value = normalize_host(term.value) if term.kind != "regex" else term.value
+        self.regex = re.compile(fold_regex(term.value), re.IGNORECASE) if term.kind == "regex" else None
+
+    def _find(self, doc: PreparedDocument) -> list[_Span]:
+        host = doc.host
+        if host is None:
+            return []
+        name, start, end = host
+        suffix = self._matching_suffix(name)
+        if suffix is None:
+            return []
+        # Offsets follow the folded host; if folding changed its length, hit the whole host.
+        begin = end - len(suffix) if len(name) == end - start else start
+        return [_Span(("site", 0), -1, -1, begin, end, self.label)]
+
+    def _matching_suffix(self, host: str) -> str | None:
+        if self.regex is not None:
+            return host if self.regex.fullmatch(host) else None
+        for suffix in _host_suffixes(host):
+            if suffix == self.value or (self.kind == "prefix" and suffix.startswith(self.value)):
+                return suffix
+        return None
+
+    def requirement(self) -> Requirement:
+        if self.kind == "regex":
+            return None
+        if self.kind == "prefix":
+            return _clauses(("site*", self.value[:3])) if len(self.value) >= 3 else None
+        return _clauses(("site", self.value))
+
+
+class _AllOf(_Matcher):
+    def __init__(self, children: list[_Matcher]):
+        self.children = children
+
+    def evidence(self, doc: PreparedDocument) -> _Evidence | None:
+        found: _Evidence = _NO_EVIDENCE
+        for child in self.children:
+            evidence = child.evidence(doc)
+            if evidence is None:
+                return None
+            if not found:
+                found = evidence  # shared, not copied, while it is the only evidence
+            elif evidence:
+                found = found + evidence
+        return found
+
+    def matches(self, doc: PreparedDocument) -> bool:
+        for child in self.children:
+            if not child.matches(doc):
+                return False
+        return True
+
+    def requirement(self) -> Requirement:
+        return _all_of(child.requirement() for child in self.children)
+
+
+class _AnyOf(_Matcher):
+    def __init__(self, children: list[_Matcher]):
+        self.children = children
+
+    def evidence(self, doc: PreparedDocument) -> _Evidence | None:
+        # Every true branch is evaluated: the explanation lists all evidence.
+        found: _Evidence | None = None
+        for child in self.children:
+            evidence = child.evidence(doc)
+            if evidence is None:
+                continue
+            if not found:
+                found = evidence
+            elif evidence:
+                found = found + evidence
+        return found
+
+    def matches(self, doc: PreparedDocument) -> bool:
+        for child in self.children:
+            if child.matches(doc):
+                return True
+        return False
+
+    def requirement(self) -> Requirement:
+        return _any_of(child.requirement() for child in self.children)
+
+
+class _NoneOf(_Matcher):
+    def __init__(self, child: _Matcher):
+        self.child = child
+
+    def evidence(self, doc: PreparedDocument) -> _Evidence | None:
+        return None if self.child.matches(doc) else _NO_EVIDENCE
+
+    def requirement(self) -> Requirement:
+        return None
+
+
+class _SpanUnion(_SpanMatcher):
+    """An OR-group used as a NEAR operand."""
+
+    def __init__(self, children: list[_SpanMatcher]):
+        self.children = children
+
+    def spans(self, doc: PreparedDocument) -> list[_Span]:
+        return [span for child in self.children for span in child.spans(doc)]
+
+    def requirement(self) -> Requirement:
+        return _any_of(child.requirement() for child in self.children)
+
+
+class _Near(_SpanMatcher):
+    """Both operands in the same field with at most ``distance`` words between them."""
+
+    def __init__(self, left: _SpanMatcher, right: _SpanMatcher, distance: int):
+        self.left, self.right, self.distance = left, right, distance
+
+    def spans(self, doc: PreparedDocument) -> list[_Span]:
+        left = [s for s in self.left.spans(doc) if s.first >= 0]
+        if not left:
+            return []
+        right = [s for s in self.right.spans(doc) if s.first >= 0]
+        return [_joined(a, b) for a in left for b in right if self._close(a, b)]
+
+    def _close(self, a: _Span, b: _Span) -> bool:
+        if a.key != b.key:
+            return False
+        if a.last < b.first:
+            return b.first - a.last - 1 <= self.distance
+        if b.last < a.first:
+            return a.first - b.last - 1 <= self.distance
+        return False  # overlapping spans are one occurrence, not two near each other
+
+    def requirement(self) -> Requirement:
+        return _all_of([self.left.requirement(), self.right.requirement()])
+
+
+def _joined(a: _Span, b: _Span) -> _Span:
+    return _Span(
+        a.key, min(a.first, b.first), max(a.last, b.last), min(a.start, b.start), max(a.end, b.end),
+        a.term, parts=(a.parts or (a,)) + (b.parts or (b,)),
+    )
+
+
+def _terms_are_distinct(root: _Matcher) -> bool:
+    """Whether no term occurs twice under ``root`` (then its hits cannot repeat)."""
+    keys: list[tuple[str, str, str]] = []
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, _TermMatcher):
+            keys.append(node.memo_key)
+        elif isinstance(node, _Near):
+            return False  # one word can pair with several others
+        elif isinstance(node, (_AllOf, _AnyOf, _SpanUnion)):
+            pending.extend(node.children)
+        elif isinstance(node, _NoneOf):
+            continue  # contributes no hits
+    return len(keys) == len(set(keys))
+
+
+def _drop_contained(spans: list[_Span]) -> list[_Span]:
+    """Keep the longest of nested hits of one term ("Vladimir Putin" over its "Putin")."""
+    spans.sort(key=lambda s: (s.key, s.start, -s.end))
+    kept: list[_Span] = []
+    for span in spans:
+        if kept and kept[-1].key == span.key and span.end <= kept[-1].end:
+            continue
+        kept.append(span)
+    return kept
+
+
+# --- compiling ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    root: _Matcher
+    lexicon: Lexicon
+
+
+def _plan_for(rule: CompiledRule, lexicon: Lexicon) -> _Plan:
+    if rule.plan is not None and rule.plan.lexicon is lexicon:
+        return rule.plan
+    return _Plan(_compile(rule.node, lexicon), lexicon)
+
+
+def _compile(node: Node, lexicon: Lexicon) -> _Matcher:
+    if isinstance(node, Term):
+        return _compile_term(node, lexicon)
+    if isinstance(node, And):
+        return _AllOf([_compile(child, lexicon) for child in node.children])
+    if isinstance(node, Or):
+        return _AnyOf([_compile(child, lexicon) for child in node.children])
+    if isinstance(node, Not):
+        return _NoneOf(_compile(node.child, lexicon))
+    if isinstance(node, Near):
+        return _compile_spans(node, lexicon)
+    raise TypeError(f"not a query node: {node!r}")
+
+
+def _compile_spans(node: Node, lexicon: Lexicon) -> _SpanMatcher:
+    """Compile a NEAR operand (the parser has already checked its shape)."""
+    if isinstance(node, Term):
+        return _compile_term(node, lexicon)
+    if isinstance(node, Or):
+        return _SpanUnion([_compile_spans(child, lexicon) for child in node.children])
+    if isinstance(node, Near):
+        return _Near(_compile_spans(node.left, lexicon), _compile_spans(node.right, lexicon), node.distance)
+    raise TypeError(f"NEAR operand must be a term, NEAR or OR-group: {node!r}")
+
+
+def _compile_term(term: Term, lexicon: Lexicon) -> _TermMatcher:
+    if term.field == "site":
+        return _SiteTerm(term)
+    if term.field in ENTITY_TYPES:
+        return _EntityTerm(term, lexicon)
+    if term.kind == "regex":
+        return _RegexTerm(term)
+    literal = _pattern_of(term)
+    alternatives: list[tuple[WordPattern, str | None]] = [(literal, None)]
+    if term.field in ("text", "title") and not literal.prefix:
+        # A known name also finds the entity's other names written in the text.
+        for entity in lexicon.entities_with_words(literal.words):
+            for name in entity.names:
+                pattern = WordPattern(words(name))
+                if pattern.words and all(pattern != p for p, _ in alternatives):
+                    alternatives.append((pattern, entity.name))
+    return _TextTerm(term, alternatives)
+
+
+def _pattern_of(term: Term) -> WordPattern:
+    return WordPattern(words(term.value), prefix=term.kind == "prefix")
+
+
+# --- index keys ----------------------------------------------------------------
+
+# Words too common to be a good index key when a phrase offers a better one.
+_STOPWORDS = frozenset(
+    "a an and are as at be by de del der des di du el en for from has he in is it la le "
+    "los of on or that the to was were will with".split()
+)
+
+
+# Beyond this many clauses an AND stops combining its children's clauses; the
+# requirement stays correct, only less selective.
+_MAX_CLAUSES = 16
+
+
+def _clauses(*keys: Key) -> Requirement:
+    """One clause of the given keys."""
+    return frozenset({frozenset(keys)})
+
+
+def _pattern_requirement(namespace: str, pattern: WordPattern) -> Requirement:
+    """Every exact word of a phrase; a trailing prefix by its first three letters."""
+    exact = pattern.words[:-1] if pattern.prefix else pattern.words
+    keys = [(namespace, word) for word in exact]
+    head = pattern.words[-1]
+    if pattern.prefix and len(head) >= 3:
+        keys.append((namespace + "*", head[:3]))
+    return _clauses(*keys) if keys else None
+
+
+def _regex_requirement(namespace: str, pattern: str) -> Requirement:
+    heads = _regex_heads(pattern)
+    if heads is None:
+        return None
+    return frozenset(frozenset({(namespace + "*", head)}) for head in heads)
+
+
+_LEADING_GROUP = re.compile(r"\((?:\?:)?([^\W_]+(?:\|[^\W_]+)*)\)")
+
+
+def _regex_heads(pattern: str) -> set[str] | None:
+    """The first three letters a token must start with to match ``pattern``.
+
+    Only the plain cases are understood: a literal start (``covid-?19``), or a
+    group of literal alternatives then literals (``(ransom|mal)ware``). Anything
+    else, or a start shorter than three letters, gives None.
+    """
+    group = _LEADING_GROUP.match(pattern)
+    alternatives, rest = (group.group(1).split("|"), pattern[group.end() :]) if group else ([""], pattern)
+    if _has_top_level_bar(rest):
+        return None  # "abc|x" may match words that do not start with "abc"
+    literal = ""
+    for i, ch in enumerate(rest):
+        if not ch.isalnum():
+            break
+        following = rest[i + 1 : i + 2]
+        if following and following in "?*{":
+            break  # this letter may be absent
+        literal += ch
+        if following == "+":
+            break
+    heads = {(alternative + literal)[:3].lower() for alternative in alternatives}
+    return heads if all(len(head) == 3 for head in heads) else None
+
+
+def _has_top_level_bar(pattern: str) -> bool:
+    depth, in_class, escaped = 0, False, False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            return True
+    return False
+
+
+def _any_of(requirements: Iterable[Requirement]) -> Requirement:
+    """For OR: every branch must be indexable; any branch's clauses admit the item."""
+    clauses: set[Clause] = set()
+    for requirement in requirements:
+        if requirement is None:
+            return None
+        clauses |= requirement
+    return _minimal(clauses)
+
+
+def _all_of(requirements: Iterable[Requirement]) -> Requirement:
+    """For AND: one clause from each indexable child, all together."""
+    usable = sorted((r for r in requirements if r is not None), key=len)
+    if not usable:
+        return None
+    combined: set[Clause] = set(usable[0])
+    for requirement in usable[1:]:
+        product = {a | b for a in combined for b in requirement}
+        if len(product) > _MAX_CLAUSES:
+            break
+        combined = product
+    return _minimal(combined)
+
+
+def _minimal(clauses: set[Clause]) -> Requirement:
+    """Drop clauses that contain another clause: the smaller one already admits the item."""
+    ordered = sorted(clauses, key=len)
+    kept: list[Clause] = []
+    for clause in ordered:
+        if not any(smaller <= clause for smaller in kept):
+            kept.append(clause)
+    return frozenset(kept)
+
+
+# Words too common to be a good anchor when a clause offers a better one.
+_STOPWORDS = frozenset(
+    "a an and are as at be by de del der des di du el en for from has he in is it la le "
+    "los of on or that the to was were will with".split()
+)
+
+
+def _anchor(clause: Clause) -> Key:
+    """The key under which a clause is filed: the one fewest items should carry."""
+
+    def cost(key: Key) -> tuple[int, int]:
+        namespace, word = key
+        if namespace == "known":
+            rank = 0
+        elif namespace.endswith("*"):
+            rank = 3
+        elif word in _STOPWORDS:
+            rank = 4
+        else:
+            rank = 1 if len(word) > 3 else 2
+        return rank, -len(word)
+
+    return min(sorted(clause), key=cost)
+
+
+# --- the presearcher ------------------------------------------------------------
+
+
+class RuleIndex:
+    """Presearcher: indexes rules by the tokens/entities they require (as Lucene
+    Monitor / the ES percolator do), so matching an item costs ~candidates, not
+    all rules. Rules whose requirements can't be indexed (pure negations,
+    regexes, prefixes without a usable literal) are always evaluated.
+
+    Each clause of a rule's requirement is filed under one anchor key; an item
+    that carries the anchor makes the rule a candidate only if it also carries
+    the clause's other keys. Rules with the same query are evaluated once.
+    """
+
+    def __init__(self, rules: Sequence[CompiledRule], lexicon: Lexicon):
+        self.rules = tuple(rules)
+        self.lexicon = lexicon
+        # Rules with identical queries share one query slot, evaluated once per item.
+        slots: dict[str, int] = {}
+        self._slot_of = [slots.setdefault(rule.query, len(slots)) for rule in self.rules]
+        roots: dict[int, _Matcher] = {}
+        for rule, slot in zip(self.rules, self._slot_of):
+            if slot not in roots:
+                roots[slot] = _plan_for(rule, lexicon).root
+        self._roots = [roots[slot] for slot in range(len(roots))]
+        self._distinct = [_terms_are_distinct(root) for root in self._roots]
+        self._always: list[int] = []
+        # namespace -> anchor word -> the clause's other keys -> rule ids
+        self._postings: dict[str, dict[str, dict[tuple[Key, ...], list[int]]]] = {}
+        for i, slot in enumerate(self._slot_of):
+            requirement = self._roots[slot].requirement()
+            if not requirement or frozenset() in requirement:
+                self._always.append(i)
+                continue
+            for clause in requirement:
+                namespace, word = anchor = _anchor(clause)
+                others = tuple(sorted(clause - {anchor}))
+                by_others = self._postings.setdefault(namespace, {}).setdefault(word, {})
+                by_others.setdefault(others, []).append(i)
+        self._namespaces = set(self._postings) | {
+            n for postings in self._postings.values() for by_others in postings.values()
+            for others in by_others for n, _ in others
+        }
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    @property
+    def unindexed(self) -> list[CompiledRule]:
+        """Rules evaluated on every item (worth a lint warning when there are many)."""
+        return [self.rules[i] for i in self._always]
+
+    def candidates(self, doc: Document) -> list[CompiledRule]:
+        """The rules the index would evaluate for ``doc``, in rule order."""
+        return [self.rules[i] for i in self._candidate_ids(PreparedDocument(doc, self.lexicon))]
+
+    def match(self, doc: Document) -> list[tuple[CompiledRule, list[Hit]]]:
+        """Every rule that matches ``doc``, with its hits, in rule order."""
+        prepared = PreparedDocument(doc, self.lexicon)
+        return self._evaluate(prepared, self._candidate_ids(prepared))
+
+    def match_naive(self, doc: Document) -> list[tuple[CompiledRule, list[Hit]]]:
+        """Like match(), but evaluating every rule; for tests and benchmarks."""
+        prepared = PreparedDocument(doc, self.lexicon)
+        return self._evaluate(prepared, range(len(self.rules)))
+
+    def _candidate_ids(self, doc: PreparedDocument) -> list[int]:
+        ids = set(self._always)
+        offered = {namespace: doc.index_words(namespace) for namespace in self._namespaces}
+        for namespace, postings in self._postings.items():
+            for word in postings.keys() & offered[namespace]:
+                for others, rule_ids in postings[word].items():
+                    for n, w in others:
+                        if w not in offered[n]:
+                            break
+                    else:
+                        ids.update(rule_ids)
+        return sorted(ids)
+
+    def _evaluate(self, doc: PreparedDocument, ids: Iterable[int]) -> list[tuple[CompiledRule, list[Hit]]]:
+        matched = []
+        slot_of, roots, rules = self._slot_of, self._roots, self.rules
+        done: dict[int, list[Hit] | None] = {}
+        for i in ids:
+            slot = slot_of[i]
+            if slot in done:
+                hits = done[slot]
+                if hits is not None:
+                    matched.append((rules[i], hits.copy()))  # each rule gets its own list
+            else:
+                evidence = roots[slot].evidence(doc)
+                hits = done[slot] = None if evidence is None else _hits(evidence, self._distinct[slot])
+                if hits is not None:
+                    matched.append((rules[i], hits))
+        return matched
