@@ -86,6 +86,7 @@ class PollSettings(_Strict):
 class NlpSettings(_Strict):
     model: str = "en_core_web_sm"
     batch_size: int = Field(default=64, ge=1)
+    max_chars: int = Field(default=20_000, ge=1000)  # of each body the model reads; names are found in all of it
 
 
 class DeliverySettings(_Strict):

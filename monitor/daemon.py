@@ -74,7 +74,8 @@ class Monitor:
         return cls(config, Store.open(config.settings.database), clock)
 
     def _extractor(self, config: Config) -> EntityExtractor:
-        return EntityExtractor(self.nlp, config.entities, batch_size=config.settings.nlp.batch_size)
+        nlp = config.settings.nlp
+        return EntityExtractor(self.nlp, config.entities, batch_size=nlp.batch_size, max_chars=nlp.max_chars)
 
     async def close(self) -> None:
         await self.runtime.client.aclose()

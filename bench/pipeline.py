@@ -1,0 +1,117 @@
+"""Items per second through entities + rules + store, the CPU-bound heart of a poll.
+
+Feeds 1,000 realistic news items (bench/corpus.py) through the same stages a
+poll runs after parsing: spaCy entity extraction (batched), rule matching with
+the shipped rules plus 200 generated ones, and the one-transaction store write,
+in polls of 25 items, into a real SQLite file. Prints the time per stage.
+
+    .venv/bin/python bench/pipeline.py [--items 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from corpus import news_corpus  # noqa: E402
+
+from monitor.config import RuleConfig, load_config  # noqa: E402
+from monitor.entities import EntityExtractor, load_pipeline  # noqa: E402
+from monitor.items import Item  # noqa: E402
+from monitor.pipeline import Rulebook, document_for, plan_records  # noqa: E402
+from monitor.rules.match import Lexicon, RuleIndex, compile_rule  # noqa: E402
+from monitor.store import PollResult, Store  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+BATCH = 25  # items per simulated poll
+NAMES = ["Putin", "Xi", "Zelensky", "Macron", "Scholz", "Modi", "Erdogan", "Lula", "Biden", "Trump"]
+PLACES = ["Ukraine", "China", "Russia", "Gaza", "Taiwan", "Iran", "Brazil", "India", "France", "Germany"]
+WORDS = ['"peace talks"', "ceasefire", "sanctions", "negotiat*", "election", "summit", "tariff*", "drone*"]
+
+
+def generated_rules(count: int, rng: random.Random) -> list[RuleConfig]:
+    rules = []
+    for n in range(count):
+        shape = n % 4
+        if shape == 0:
+            query = f"{rng.choice(NAMES)} AND {rng.choice(NAMES)}"
+        elif shape == 1:
+            query = f"person:{rng.choice(NAMES)} AND place:{rng.choice(PLACES)}"
+        elif shape == 2:
+            query = f"({rng.choice(WORDS)} OR {rng.choice(WORDS)}) AND {rng.choice(PLACES)} AND NOT sport"
+        else:
+            query = f'title:{rng.choice(PLACES)} "{rng.choice(NAMES)} said"'
+        rules.append(RuleConfig(name=f"rule-{n}", query=query, notify=("console",)))
+    return rules
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1000)
+    args = parser.parse_args()
+
+    config = load_config(REPO / "config", environ={})
+    rules = list(config.rules) + generated_rules(200, random.Random(7))
+    lexicon = Lexicon.from_entities(config.entities)
+    rulebook = Rulebook(
+        {rule.name: rule for rule in rules},
+        lexicon,
+        RuleIndex([compile_rule(r.name, r.query, lexicon) for r in rules], lexicon),
+    )
+    started = time.perf_counter()
+    nlp = load_pipeline(config.settings.nlp.model)
+    extractor = EntityExtractor(nlp, config.entities)
+    load_seconds = time.perf_counter() - started
+
+    texts = news_corpus(args.items, seed=11)
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    items = [
+        Item(guid=f"bench-{n}", link=f"https://news.example.org/{n}", title=title, text=body, published_at=now)
+        for n, (title, body) in enumerate(texts)
+    ]
+    words = sum(len(title.split()) + len(body.split()) for title, body in texts)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(Path(tmp) / "bench.db")
+        store.sync_feeds([("bench", "http://127.0.0.1/bench.xml")], now)
+        feed = store.feeds()[0]
+        seconds = {"entities": 0.0, "rules": 0.0, "store": 0.0}
+        matched = 0
+        for start in range(0, len(items), BATCH):
+            batch = items[start : start + BATCH]
+            t0 = time.perf_counter()
+            mentions = extractor.extract([(i.title, i.text) for i in batch])
+            t1 = time.perf_counter()
+            matches = [rulebook.match(document_for(i, "bench", (), m)) for i, m in zip(batch, mentions, strict=True)]
+            t2 = time.perf_counter()
+            records = plan_records(batch, mentions, matches, rulebook.rules, backfill=False)
+            store.record_poll(
+                PollResult(feed.id, now, now + timedelta(minutes=10), "bench", None, None, "Bench", records)
+            )
+            t3 = time.perf_counter()
+            seconds["entities"] += t1 - t0
+            seconds["rules"] += t2 - t1
+            seconds["store"] += t3 - t2
+            matched += sum(len(m) for m in matches)
+        alerts = store.count("alerts")
+        store.close()
+
+    total = sum(seconds.values())
+    print(f"items: {len(items)} ({words} words), rules: {len(rules)}, polls of {BATCH} items")
+    print(f"model load: {load_seconds:.2f} s (ner only)")
+    for stage, value in seconds.items():
+        print(f"  {stage:9s} {value:7.2f} s  {len(items) / value:9.0f} items/s  {value / len(items) * 1e3:6.2f} ms/item")
+    print(f"  {'total':9s} {total:7.2f} s  {len(items) / total:9.0f} items/s")
+    print(f"matches: {matched}, alerts queued: {alerts}")
+
+
+if __name__ == "__main__":
+    main()
