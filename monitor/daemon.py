@@ -125,7 +125,8 @@ class Monitor:
             self._config_stamp = _config_stamp(self.config.directory)
             systemd.notify("READY=1")
 
-    def _watch_config(self) -> None:
+    async def _watch_config(self) -> None:
+        # A coroutine so that it runs on the event loop, like everything that touches the store.
         stamp = _config_stamp(self.config.directory)
         if stamp != self._config_stamp:
             self._config_stamp = stamp
@@ -154,7 +155,7 @@ class Monitor:
         scheduler.add_job(self._watch_config, "interval", seconds=CONFIG_WATCH_SECONDS, id="config-watch")
         watchdog = systemd.watchdog_interval()
         if watchdog:
-            scheduler.add_job(systemd.notify, "interval", args=["WATCHDOG=1"], seconds=watchdog, id="watchdog")
+            scheduler.add_job(self._watchdog, "interval", seconds=watchdog, id="watchdog")
         scheduler.start()
         log.info(
             "daemon.started",
@@ -172,6 +173,10 @@ class Monitor:
             await self._drain()
             scheduler.shutdown(wait=False)
             log.info("daemon.stopped")
+
+    async def _watchdog(self) -> None:
+        # Sent from the event loop: a stalled loop stops the pings and systemd restarts us.
+        systemd.notify("WATCHDOG=1")
 
     def _request_stop(self, signum: int) -> None:
         log.info("daemon.stopping", extra={"signal": signal.Signals(signum).name})
