@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -65,6 +66,7 @@ class Monitor:
         self._semaphore = asyncio.Semaphore(settings.poll.concurrency)
         self._delivery_lock = asyncio.Lock()
         self._deliver_again = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self.scheduler: AsyncIOScheduler | None = None
 
@@ -99,6 +101,11 @@ class Monitor:
 
     # --- reload --------------------------------------------------------------
 
+    def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)  # keep a reference until done, or the task may vanish
+        task.add_done_callback(self._tasks.discard)
+
     def reload(self) -> bool:
         """Load the config directory again; swap it in only if all of it is valid."""
         systemd.reloading()
@@ -110,6 +117,12 @@ class Monitor:
                 for problem in exc.problems:
                     log.error("config.invalid", extra={"problem": problem})
                 log.error("config.kept", extra={"reason": "the new config has errors; the running config stays in force"})
+                self._background(
+                    self.deliverer.notify_admin(
+                        "news-monitor: config not reloaded",
+                        "The edited config has errors; the running config stays in force.\n\n" + "\n".join(exc.problems),
+                    )
+                )
                 return False
             if config.settings.database.resolve() != self.config.settings.database.resolve():
                 log.warning("config.database_changed", extra={"note": "a new database path takes effect on restart"})

@@ -225,7 +225,7 @@ def _record_failure(
     kind = "parse" if isinstance(exc, ParseError) else "retrieve" if isinstance(exc, RetrieveError) else "feed"
     log.warning(
         "poll.failed",
-        extra={"feed": feed.name, "url": feed.url, "stage": kind, "error": reason, "next_poll": next_poll.at.isoformat()},
+        extra={"feed": feed.name, "url": feed.url, "stage": kind, "error": reason, "next_poll": next_poll.at.isoformat(timespec="seconds")},
     )
     return PollReport(feed.name, ok=False, error=reason, seconds=time.monotonic() - started)
 

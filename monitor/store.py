@@ -509,21 +509,34 @@ class Store:
         """Stored items, oldest first, with their entities."""
         last_id = 0
         while True:
-            rows = self.db.execute(
-                """
-                SELECT items.id, feeds.name, items.guid, items.link, items.title, items.text, items.author,
-                       items.tags, items.published_at, items.first_seen_at
-                FROM items JOIN feeds ON feeds.id = items.feed_id
-                WHERE items.id > ? AND (? IS NULL OR items.first_seen_at >= ?)
-                ORDER BY items.id LIMIT ?
-                """,
+            found = self._stored_items(
+                "items.id > ? AND (? IS NULL OR items.first_seen_at >= ?) ORDER BY items.id LIMIT ?",
                 [last_id, to_db_time(since), to_db_time(since), batch],
-            ).fetchall()
-            if not rows:
+            )
+            if not found:
                 return
-            mentions = self._mentions_of([row[0] for row in rows])
-            for row in rows:
-                item = Item(
+            yield from found
+            last_id = found[-1].id
+
+    def find_items(self, ref: str) -> list[StoredItem]:
+        """Items by id, guid or link (a guid or link may name items of several feeds)."""
+        if ref.isdigit():
+            return self._stored_items("items.id = ?", [int(ref)])
+        return self._stored_items("items.guid = ? OR items.link = ? ORDER BY items.id", [ref, ref])
+
+    def _stored_items(self, where: str, params: Sequence[Any]) -> list[StoredItem]:
+        rows = self.db.execute(
+            "SELECT items.id, feeds.name, items.guid, items.link, items.title, items.text, items.author,"
+            " items.tags, items.published_at, items.first_seen_at"
+            f" FROM items JOIN feeds ON feeds.id = items.feed_id WHERE {where}",
+            params,
+        ).fetchall()
+        mentions = self._mentions_of([row[0] for row in rows]) if rows else {}
+        return [
+            StoredItem(
+                id=row[0],
+                feed=row[1],
+                item=Item(
                     guid=row[2],
                     link=row[3],
                     title=row[4],
@@ -531,15 +544,12 @@ class Store:
                     author=row[6],
                     tags=tuple(json.loads(row[7])),
                     published_at=from_db_time(row[8]),
-                )
-                yield StoredItem(
-                    id=row[0],
-                    feed=row[1],
-                    item=item,
-                    first_seen_at=from_db_time(row[9]),  # type: ignore[arg-type]
-                    mentions=tuple(mentions.get(row[0], ())),
-                )
-            last_id = rows[-1][0]
+                ),
+                first_seen_at=from_db_time(row[9]),  # type: ignore[arg-type]
+                mentions=tuple(mentions.get(row[0], ())),
+            )
+            for row in rows
+        ]
 
     def _mentions_of(self, item_ids: list[int]) -> dict[int, list[Mention]]:
         placeholders = ",".join("?" * len(item_ids))

@@ -80,6 +80,7 @@ def write_config(
     entities: Sequence[dict[str, object]] = (),
     poll: dict[str, object] | None = None,
     delivery: dict[str, object] | None = None,
+    **settings: object,
 ) -> Path:
     """Write a config directory (JSON is valid YAML, so no quoting surprises)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -89,6 +90,7 @@ def write_config(
         "delivery": {"interval": "1s", "retry_initial": "1s", "retry_max": "2s", **(delivery or {})},
         "channels": channels or {},
         "feeds": list(feeds),
+        **settings,
     }
     (directory / "monitor.yaml").write_text(json.dumps(monitor, indent=2))
     (directory / "rules.yaml").write_text(json.dumps({"rules": list(rules)}, indent=2))

@@ -22,7 +22,8 @@ def test_edits_apply_live_and_a_broken_edit_keeps_the_old_rules(tmp_path, feed_s
     config = write_config(
         tmp_path / "config",
         feeds=[{"name": "wire", "url": feed_server.url("/wire.xml")}],
-        channels={"hook": {"url": webhook.json_url("/hook")}},
+        channels={"hook": {"url": webhook.json_url("/hook")}, "admin": {"url": webhook.json_url("/admin")}},
+        admin_channel="admin",
         rules=[{"name": "ceasefire", "query": "ceasefire", "notify": ["hook"]}],
         entities=DEFAULT_ENTITIES,
     )
@@ -42,10 +43,16 @@ def test_edits_apply_live_and_a_broken_edit_keeps_the_old_rules(tmp_path, feed_s
     [invalid] = daemon.wait_for_log(r"config\.invalid", timeout=15)
     assert "rules.yaml:3:" in invalid and "tariffs" in invalid
     daemon.wait_for_log(r"config\.kept")
+    # ... and the admin channel hears about it.
+    webhook.wait_for(3, timeout=15)
+    [admin] = [r for r in webhook.requests if r.path == "/admin"]
+    assert admin.json["title"] == "news-monitor: config not reloaded"
+    assert "rules.yaml:3:" in admin.json["message"]
     feed_server.route("/wire.xml", rss(TARIFFS, Story("w-13", "Another ceasefire", "A ceasefire in Yemen too."), SUMMIT, CEASEFIRE), etag='"v3"')
-    [*_, latest] = webhook.wait_for(3, timeout=30)
-    assert latest.json["title"].startswith("ceasefire")
-    assert not any("tariffs" in r.json["title"].split(":")[0] for r in webhook.requests)
+    webhook.wait_for(4, timeout=30)
+    alerts = [r for r in webhook.requests if r.path == "/hook"]
+    assert alerts[-1].json["title"].startswith("ceasefire: Another ceasefire")
+    assert not any(r.json["title"].startswith("tariffs") for r in alerts)
 
     # SIGHUP reloads too: a fixed file, without waiting for the file watch.
     (config / "rules.yaml").write_text(rules_file(("tariffs", "tariffs")))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.alerts.channels import Channel, SendResult
-from monitor.alerts.render import AlertView, kind_for_url, render
+from monitor.alerts.render import AlertView, Message, kind_for_url, render
 from monitor.config import Config, DeliverySettings
 from monitor.store import PendingAlert, Store
 
@@ -117,7 +117,7 @@ class Deliverer:
                         "rule": alert.rule,
                         "channel": name,
                         "attempt": alert.attempts + 1,
-                        "next_attempt": retry_at.isoformat(),
+                        "next_attempt": retry_at.isoformat(timespec="seconds"),
                         "error": reason,
                     },
                 )
@@ -130,6 +130,19 @@ class Deliverer:
             log.exception("alert.render_failed", extra={"alert": alert.id, "channel": channel.name})
             return SendResult(ok=False, reason=f"rendering the alert failed: {exc}")
         return await asyncio.to_thread(channel.send, message)
+
+    async def notify_admin(self, title: str, body: str) -> None:
+        """Tell the admin channel (when configured) about a problem of the service itself.
+
+        Best effort: the problem is logged whatever happens here.
+        """
+        name = self.config.settings.admin_channel
+        if name is None or name not in self._channels:
+            return
+        _, channel = self._channels[name]
+        result = await asyncio.to_thread(channel.send, Message(title=title, body=body, format="text"))
+        if not result.ok:
+            log.warning("admin.notify_failed", extra={"channel": name, "error": result.reason})
 
     @staticmethod
     def _view(alert: PendingAlert) -> AlertView:
