@@ -84,7 +84,7 @@ def lint(
         for finding in history_findings(rules, documents, lexicon, almost_all=almost_all, min_items=min_items)
         if not (finding.kind == NO_MATCHES and finding.rule in useless)  # already explained
     ]
-    order = {}
+    order: dict[str, int] = {}
     for position, rule in enumerate(rules):
         order.setdefault(rule.name, position)
     return sorted(findings, key=lambda f: order.get(f.rule, len(order)))  # stable: static first
@@ -104,7 +104,7 @@ def static_findings(rule: CompiledRule, lexicon: Lexicon) -> list[Finding]:
     conflict = _Contradictions(lexicon).of(_nnf(rule.node))
     if conflict is not None:
         findings.append(Finding(rule.name, NEVER_MATCHES, f"can never match: {conflict.reason}", conflict.column))
-    if RuleIndex([rule], lexicon).unindexed:
+    elif RuleIndex([rule], lexicon).unindexed:  # worth saying only of a rule that can match
         findings.append(
             Finding(
                 rule.name,
@@ -343,7 +343,7 @@ def history_findings(
     """What one pass over stored items shows about each rule, in rule order.
 
     ``documents`` are the stored items as rules see them (build them as the
-    pipeline does, feed tags included). Every rule and every required term is
+    pipeline does, feed tags included). Every rule and every term it looks for is
     evaluated through one RuleIndex, so an item is analysed once.
     """
     term_rules: dict[str, CompiledRule] = {}
@@ -387,8 +387,8 @@ def history_findings(
                     Finding(
                         rule.name,
                         TERM_NEVER_SEEN,
-                        f"{term.label} (column {term.column}) {_never_seen(term)} in "
-                        f"{scanned:,} stored items; check the spelling",
+                        f"{term.label} (column {term.column}) {_NEVER_SEEN[term.field]} "
+                        f"the {scanned:,} stored items; check the spelling",
                         term.column,
                     )
                 )
@@ -409,17 +409,14 @@ def _positive_terms(node: Node, negated: bool = False) -> list[Term]:
 
 
 _NEVER_SEEN = {
-    "person": "names no person mentioned",
-    "org": "names no organisation mentioned",
-    "place": "names no place mentioned",
-    "entity": "names no entity mentioned",
-    "site": "matches no item's link",
-    "feed": "matches no feed name",
-    "tag": "matches no tag",
-    "author": "matches no author",
-    "title": "occurs in no title",
+    "text": "occurs in no title or text of",
+    "title": "occurs in no title of",
+    "author": "matches no author of",
+    "feed": "matches no feed name of",
+    "tag": "matches no tag of",
+    "site": "matches no link of",
+    "person": "matches no person mentioned in",
+    "org": "matches no organisation mentioned in",
+    "place": "matches no place mentioned in",
+    "entity": "matches no entity mentioned in",
 }
-
-
-def _never_seen(term: Term) -> str:
-    return _NEVER_SEEN.get(term.field, "occurs nowhere")
