@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -19,7 +19,9 @@ from monitor.errors import ConfigError, MonitorError, RuleSyntaxError
 from monitor.logs import setup_logging
 
 if TYPE_CHECKING:
-    from monitor.store import StoredItem
+    from monitor.config import RuleConfig
+    from monitor.items import Item
+    from monitor.store import Store, StoredItem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,7 +62,7 @@ def _load(config_dir: Path) -> Config:
         sys.exit(1)
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"news-monitor: {message}", err=True)
     sys.exit(code)
 
@@ -160,79 +162,199 @@ def rules() -> None:
     """Work with watch rules."""
 
 
-@rules.command("test")
-@config_option
-@click.argument("query_or_rule")
-@click.option("--since", default=None, metavar="DURATION", help="Only items first seen within this long (e.g. 7d).")
-@click.option("--limit", default=20, show_default=True, help="Show at most this many matches (0: all).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per matching item.")
-def rules_test(config_dir: Path, query_or_rule: str, since: str | None, limit: int, as_json: bool) -> None:
-    """Run a query, or the rule of that name, against the stored items.
+def _compile(query_or_rule: str, config: Config) -> tuple[Any, RuleConfig | None, Any]:
+    """The rule of that name, else the text as a query; exits 1 on a syntax error."""
+    from monitor.rules.match import Lexicon, compile_rule
 
-    Prints each matching item with why it matched, newest last.
-    """
-    from monitor.config import parse_duration
-    from monitor.pipeline import document_for
-    from monitor.rules.match import Lexicon, compile_rule, explain
-    from monitor.store import Store
-
-    config = _load(config_dir)
     rule_config = next((r for r in config.rules if r.name == query_or_rule), None)
     query = rule_config.query if rule_config else query_or_rule
     lexicon = Lexicon.from_entities(config.entities)
     try:
-        rule = compile_rule(rule_config.name if rule_config else "query", query, lexicon)
+        return compile_rule(rule_config.name if rule_config else "query", query, lexicon), rule_config, lexicon
     except RuleSyntaxError as exc:
         click.echo(query, err=True)
         click.echo(" " * (exc.column - 1) + "^", err=True)
         _fail(f"query: column {exc.column}: {exc.message}")
+
+
+def _open_store(config: Config) -> Store:
+    from monitor.store import Store
+
+    if not Path(config.settings.database).exists():
+        _fail(f"no database at {config.settings.database} yet: run `news-monitor poll --once` or `news-monitor run`")
+    return Store.open(config.settings.database)
+
+
+def _feed_tags(config: Config) -> Callable[[str], tuple[str, ...]]:
+    def tags(feed_name: str) -> tuple[str, ...]:
+        feed = config.feed(feed_name)
+        return feed.tags if feed else ()
+
+    return tags
+
+
+@rules.command("test")
+@config_option
+@click.argument("query_or_rule")
+@click.option("--since", default="30d", show_default=True, metavar="DURATION", help="How far back: items first seen within this long.")
+@click.option("--limit", default=20, show_default=True, help="Show at most this many matches, newest first (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per matching item (feed, guid, link, title, why, ...).")
+def rules_test(config_dir: Path, query_or_rule: str, since: str, limit: int, as_json: bool) -> None:
+    """Try a query, or the rule of that name, on the stored items.
+
+    Prints how many items would have matched per day, the newest matches with
+    why they matched, and how many alerts that would have sent once copies of
+    the same story are counted once.
+    """
+    from monitor.backtest import backtest, render_histogram
+    from monitor.config import parse_duration
+
+    config = _load(config_dir)
+    rule, rule_config, lexicon = _compile(query_or_rule, config)
     try:
-        cutoff = datetime.now(UTC) - parse_duration(since) if since else None
+        until = datetime.now(UTC)
+        cutoff = until - parse_duration(since)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
-
-    store = Store.open(config.settings.database)
-    scanned = matched = 0
+    channels = len(rule_config.notify) if rule_config else 1
+    store = _open_store(config)
     try:
-        for item in store.iter_items(since=cutoff):
-            scanned += 1
-            feed = config.feed(item.feed)
-            document = document_for(item.item, item.feed, feed.tags if feed else (), item.mentions)
-            hits = explain(rule, document, lexicon)
-            if hits is None:
-                continue
-            matched += 1
-            if limit and matched > limit:
-                continue
-            why = [hit.to_dict() for hit in hits]
-            if as_json:
-                click.echo(json.dumps(_match_json(item, why), ensure_ascii=False))
-            else:
-                _print_match(item, why)
+        # Days before the first stored item are not quiet days, just days we did not watch.
+        start = max(cutoff, store.first_seen(cutoff) or until)
+        report = backtest(
+            rule, store.iter_items(since=cutoff), lexicon, feed_tags=_feed_tags(config), channels=channels,
+            since=start, until=until,
+        )  # fmt: skip
     finally:
         store.close()
-    if not as_json:
-        shown = f", showing {limit}" if limit and matched > limit else ""
-        click.echo(f"{matched} of {scanned} stored items match {query!r}{shown}")
+    sample = report.sample(limit or len(report.matches))
+    if as_json:
+        for match in sample:
+            click.echo(json.dumps(match.to_dict(), ensure_ascii=False))
+        return
+    click.echo(f"{rule.name}: {rule.query}")
+    click.echo(f"matches per day (first seen), up to {since} back:")
+    for line in render_histogram(report.per_day):
+        click.echo(f"  {line}")
+    if sample:
+        click.echo(f"newest {len(sample)} of {len(report.matches)} matches:")
+    for match in sample:
+        _print_match(match.item_id, match.feed, match.item, match.first_seen_at, [h.to_dict() for h in match.hits])
+    target = f"{channels} channels" if rule_config else "one channel"
+    click.echo(
+        f"{len(report.matches)} of {report.scanned} stored items match {rule.query!r}: "
+        f"{report.stories} stories, {report.alerts} alerts to {target}"
+    )
 
 
-def _match_json(stored: StoredItem, why: list[dict[str, Any]]) -> dict[str, Any]:
+@rules.command("lint")
+@config_option
+@click.option("--almost-all", default=0.5, show_default=True, help="Flag rules matching more than this share of history.")
+def rules_lint(config_dir: Path, almost_all: float) -> None:
+    """Flag rules that can never match, match almost everything, or name terms never seen.
+
+    History is every stored item. Exits 1 when a rule can never match.
+    """
+    from monitor.backtest import document_of
+    from monitor.rules.lint import lint
+    from monitor.rules.match import Lexicon, compile_rule
+
+    config = _load(config_dir)
+    lexicon = Lexicon.from_entities(config.entities)
+    compiled = [compile_rule(rule.name, rule.query, lexicon) for rule in config.rules]
+    tags = _feed_tags(config)
+    store = _open_store(config)
+    try:
+        scanned = store.count("items")
+        documents = (document_of(stored, tags(stored.feed)) for stored in store.iter_items())
+        findings = lint(compiled, documents, lexicon, almost_all=almost_all)
+    finally:
+        store.close()
+    for finding in findings:
+        where = config.rule_positions.get(finding.rule)
+        location = f"{config.directory / 'rules.yaml'}:{where[0]}: " if where else ""
+        column = f" (column {finding.column})" if finding.column else ""
+        click.echo(f"{location}{finding.severity}: rule {finding.rule!r}{column}: {finding.message}")
+    errors = sum(1 for f in findings if f.severity == "error")
+    click.echo(f"{len(config.rules)} rules checked against {scanned} stored items: {len(findings)} findings, {errors} errors")
+    if errors:
+        sys.exit(1)
+
+
+@main.command()
+@config_option
+@click.argument("item")
+@click.argument("query_or_rule")
+def explain(config_dir: Path, item: str, query_or_rule: str) -> None:
+    """Show why a stored ITEM matches a rule (or query), with the hits highlighted.
+
+    ITEM is an item id (shown by `rules test`), a guid or a link. Exits 1 when
+    the rule does not match the item.
+    """
+    from monitor.backtest import document_of
+    from monitor.rules.match import explain as explain_match
+
+    config = _load(config_dir)
+    rule, _, lexicon = _compile(query_or_rule, config)
+    store = _open_store(config)
+    try:
+        found = store.find_items(item)
+    finally:
+        store.close()
+    if not found:
+        _fail(f"no stored item with id, guid or link {item!r}")
+    tags = _feed_tags(config)
+    matched_any = False
+    for stored in found:
+        hits = explain_match(rule, document_of(stored, tags(stored.feed)), lexicon)
+        _print_explanation(stored, rule, hits)
+        matched_any = matched_any or hits is not None
+    if not matched_any:
+        sys.exit(1)
+
+
+def _print_explanation(stored: StoredItem, rule: Any, hits: list[Any] | None) -> None:
+    from monitor.alerts.render import highlight
+
     item = stored.item
-    return {
-        "feed": stored.feed,
-        "guid": item.guid,
-        "link": item.link,
-        "title": item.title,
-        "published_at": item.published_at.isoformat() if item.published_at else None,
-        "first_seen_at": stored.first_seen_at.isoformat(),
-        "why": why,
-    }
+    why = [hit.to_dict() for hit in hits or []]
+    click.echo(f"item #{stored.id}  [{stored.feed}]  first seen {stored.first_seen_at:%Y-%m-%d %H:%M} UTC")
+    if item.link:
+        click.echo(f"link:  {item.link}")
+    if item.published_at:
+        click.echo(f"published: {item.published_at:%Y-%m-%d %H:%M} UTC")
+    click.echo(f"title: {_marked(highlight(item.title, _spans(why, 'title')))}")
+    click.echo("")
+    click.echo(_marked(highlight(item.text, _spans(why, "body"))))
+    click.echo("")
+    if stored.mentions:
+        names = sorted({f"{m.canonical} ({m.type})" for m in stored.mentions})
+        click.echo("entities: " + ", ".join(names))
+    if hits is None:
+        click.echo(f"rule {rule.name!r} ({rule.query}) does NOT match this item")
+        return
+    click.echo(f"rule {rule.name!r} ({rule.query}) matches:")
+    for hit in why:
+        entity = f" (entity {hit['entity']})" if hit.get("entity") else ""
+        click.echo(f"    {hit['term']} -> {hit['matched']!r} in {hit['field']} at {hit['start']}-{hit['end']}{entity}")
 
 
-def _print_match(stored: StoredItem, why: list[dict[str, Any]]) -> None:
-    item = stored.item
-    when = (item.published_at or stored.first_seen_at).strftime("%Y-%m-%d %H:%M")
-    click.echo(f"{when}  [{stored.feed}]  {item.title}")
+def _spans(why: list[dict[str, Any]], field: str) -> list[tuple[int, int]]:
+    return [(hit["start"], hit["end"]) for hit in why if hit["field"] == field]
+
+
+def _marked(segments: Any) -> str:
+    """Hits in bold on a terminal, between ** elsewhere (so pipes keep them)."""
+    tty = sys.stdout.isatty()
+    return "".join(
+        (click.style(s.text, bold=True, fg="yellow") if tty else f"**{s.text}**") if s.hit else s.text
+        for s in segments
+    )
+
+
+def _print_match(item_id: int, feed: str, item: Item, first_seen_at: datetime, why: list[dict[str, Any]]) -> None:
+    when = (item.published_at or first_seen_at).strftime("%Y-%m-%d %H:%M")
+    click.echo(f"#{item_id}  {when}  [{feed}]  {item.title}")
     if item.link:
         click.echo(f"    {item.link}")
     for hit in why:
@@ -245,12 +367,8 @@ def _print_match(stored: StoredItem, why: list[dict[str, Any]]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(config_dir: Path, as_json: bool) -> None:
     """Per feed: last success, last error, next poll, items stored; and the outbox."""
-    from monitor.store import Store
-
     config = _load(config_dir)
-    if not Path(config.settings.database).exists():
-        _fail(f"no database at {config.settings.database} yet: run `news-monitor poll --once` or `news-monitor run`")
-    store = Store.open(config.settings.database)
+    store = _open_store(config)
     try:
         feeds = store.feed_status()
         outbox = store.alert_counts()

@@ -518,6 +518,14 @@ class Store:
             yield from found
             last_id = found[-1].id
 
+    def first_seen(self, since: datetime | None = None) -> datetime | None:
+        """When the oldest item (first seen at or after ``since``) was stored."""
+        row = self.db.execute(
+            "SELECT min(first_seen_at) FROM items WHERE ? IS NULL OR first_seen_at >= ?",
+            [to_db_time(since), to_db_time(since)],
+        ).fetchone()
+        return from_db_time(row[0])
+
     def find_items(self, ref: str) -> list[StoredItem]:
         """Items by id, guid or link (a guid or link may name items of several feeds)."""
         if ref.isdigit():
