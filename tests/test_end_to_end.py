@@ -282,3 +282,23 @@ def test_check_reports_each_problem_with_its_position(tmp_path):
     result = run_cli("check", config=unknown)
     assert result.returncode == 1
     assert re.search(r"rules.yaml:\d+:\d+: rule 'r' notifies unknown channel 'pager'", result.stderr)
+
+
+def test_unchanged_items_are_not_processed_again_and_changed_ones_are(tmp_path, feed_server):
+    # No validators: the server answers 200 with the full feed every time.
+    feed_server.route("/wire.xml", rss(XI_PUTIN_CALL, *BACKFILL))
+    config = write_config(
+        tmp_path / "config",
+        feeds=[{"name": "wire", "url": feed_server.url("/wire.xml")}],
+        rules=[{"name": "xi-putin", "query": "Xi AND Putin", "notify": ["console"]}],
+        entities=DEFAULT_ENTITIES,
+    )
+    assert "fresh=3" in run_cli("poll", "--once", config=config).stderr
+    assert "fresh=0" in run_cli("poll", "--once", config=config).stderr
+
+    updated = Story(BACKFILL[0].guid, BACKFILL[0].title, "Update: the bank also cut its outlook.", BACKFILL[0].published)
+    feed_server.route("/wire.xml", rss(XI_PUTIN_CALL, updated, BACKFILL[1]))
+    result = run_cli("poll", "--once", config=config)
+    assert "entries=3 fresh=1" in result.stderr
+    assert db_rows(config, "SELECT text FROM items WHERE guid = 'wire-1'") == [("Update: the bank also cut its outlook.",)]
+    assert db_rows(config, "SELECT count(*) FROM items") == [(3,)]
