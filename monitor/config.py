@@ -96,6 +96,14 @@ class DeliverySettings(_Strict):
     retry_window: Duration = timedelta(hours=24)
 
 
+class RetentionSettings(_Strict):
+    """How long to keep things; null keeps forever. Matched items live as long as their matches."""
+
+    items: Duration | None = timedelta(days=90)
+    matches: Duration | None = timedelta(days=365)
+    alerts: Duration | None = timedelta(days=365)
+
+
 class ChannelConfig(_Strict):
     url: str
     format: Literal["text", "markdown", "html"] | None = None
@@ -121,6 +129,7 @@ class MonitorSettings(_Strict):
     poll: PollSettings = PollSettings()
     nlp: NlpSettings = NlpSettings()
     delivery: DeliverySettings = DeliverySettings()
+    retention: RetentionSettings = RetentionSettings()
     admin_channel: str | None = None
     channels: dict[str, ChannelConfig] = {}
     feeds: tuple[FeedConfig, ...] = ()

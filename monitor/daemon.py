@@ -16,7 +16,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ log = logging.getLogger("monitor.daemon")
 
 POLL_TICK_SECONDS = 2.0
 CONFIG_WATCH_SECONDS = 2.0
+MAINTENANCE_SECONDS = 3600.0
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
@@ -98,6 +99,16 @@ class Monitor:
     async def deliver(self) -> DeliveryReport:
         async with self._delivery_lock:
             return await self.deliverer.deliver_due()
+
+    async def maintain(self) -> dict[str, int]:
+        """Apply the retention settings (the full-text index follows)."""
+        retention = self.config.settings.retention
+        deleted = self.store.apply_retention(
+            self.clock(), items=retention.items, matches=retention.matches, alerts=retention.alerts
+        )
+        if any(deleted.values()):
+            log.info("maintenance.retention", extra=deleted)
+        return deleted
 
     # --- reload --------------------------------------------------------------
 
@@ -166,6 +177,10 @@ class Monitor:
             next_run_time=utcnow(),
         )
         scheduler.add_job(self._watch_config, "interval", seconds=CONFIG_WATCH_SECONDS, id="config-watch")
+        scheduler.add_job(
+            self.maintain, "interval", seconds=MAINTENANCE_SECONDS, id="maintenance",
+            next_run_time=utcnow() + timedelta(seconds=60),
+        )  # fmt: skip
         watchdog = systemd.watchdog_interval()
         if watchdog:
             scheduler.add_job(self._watchdog, "interval", seconds=watchdog, id="watchdog")

@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,23 @@ class StoredItem:
     item: Item
     first_seen_at: datetime
     mentions: tuple[Mention, ...]
+
+
+# Marks around the words a search matched; control characters never occur in feed text.
+HIGHLIGHT_START = "\x02"
+HIGHLIGHT_END = "\x03"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    item_id: int
+    feed: str
+    title: str
+    link: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+    snippet: str  # matched words between HIGHLIGHT_START and HIGHLIGHT_END
+    title_marked: str
 
 
 # --- the store -----------------------------------------------------------------
@@ -388,10 +405,7 @@ class Store:
             f" VALUES (:feed_id, :key, {', '.join(':' + c for c in values)}, :now, :now)",
             {**values, "feed_id": feed_id, "key": item.key, "now": now},
         )
-        item_id = int(cursor.lastrowid)
-        # Until near-duplicate detection groups items, every item is its own story.
-        self.db.execute("UPDATE items SET story_id = id WHERE id = ?", [item_id])
-        return item_id
+        return int(cursor.lastrowid)
 
     def _replace_entities(self, item_id: int, mentions: Sequence[Mention]) -> None:
         self.db.execute("DELETE FROM entities WHERE item_id = ?", [item_id])
@@ -411,7 +425,8 @@ class Store:
     def _insert_alert(self, item_id: int, rule: str, channel: str, now: str | None) -> int:
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO alerts (rule, channel, item_id, story_id, created_at, next_attempt_at)"
-            " SELECT ?, ?, id, story_id, ?, ? FROM items WHERE id = ?",
+            # An item without a story_id is a story of its own.
+            " SELECT ?, ?, id, COALESCE(story_id, id), ?, ? FROM items WHERE id = ?",
             [rule, channel, now, now, item_id],
         )
         return cursor.rowcount
@@ -558,6 +573,82 @@ class Store:
             )
             for row in rows
         ]
+
+    def search(self, query: str, *, since: datetime | None = None, limit: int = 20) -> list[SearchHit]:
+        """Items matching a full-text query, best first, with a highlighted snippet.
+
+        ``query`` is FTS5 syntax (words, "phrases", prefix*, AND/OR/NOT); text
+        that is not valid FTS5 is searched as plain words instead. Titles
+        weigh five times the body in the ranking.
+        """
+        try:
+            return self._search(query, since, limit)
+        except sqlite3.OperationalError:
+            words = [word for word in query.replace('"', " ").split() if word]
+            if not words:
+                return []
+            return self._search(" ".join(f'"{word}"' for word in words), since, limit)
+
+    def _search(self, match: str, since: datetime | None, limit: int) -> list[SearchHit]:
+        rows = self.db.execute(
+            f"""
+            SELECT items.id, feeds.name, items.title, items.link, items.published_at, items.first_seen_at,
+                   snippet(items_fts, 1, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', 24) AS snippet,
+                   highlight(items_fts, 0, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}') AS title_marked
+            FROM items_fts
+            JOIN items ON items.id = items_fts.rowid
+            JOIN feeds ON feeds.id = items.feed_id
+            WHERE items_fts MATCH ? AND (? IS NULL OR items.first_seen_at >= ?)
+            ORDER BY bm25(items_fts, 5.0, 1.0)
+            LIMIT ?
+            """,
+            [match, to_db_time(since), to_db_time(since), limit],
+        ).fetchall()
+        return [
+            SearchHit(
+                item_id=row[0],
+                feed=row[1],
+                title=row[2],
+                link=row[3],
+                published_at=from_db_time(row[4]),
+                first_seen_at=from_db_time(row[5]),  # type: ignore[arg-type]
+                snippet=row[6],
+                title_marked=row[7],
+            )
+            for row in rows
+        ]
+
+    def apply_retention(
+        self, now: datetime, *, items: timedelta | None, matches: timedelta | None, alerts: timedelta | None
+    ) -> dict[str, int]:
+        """Delete what is older than its retention; ``None`` keeps forever.
+
+        Pending alerts are never deleted, and an item stays while a match or
+        an alert still refers to it, so matches and alerts can outlive the
+        plain items. The full-text index follows through its triggers.
+        """
+        deleted = {"alerts": 0, "matches": 0, "items": 0}
+        with self._transaction():
+            if alerts is not None:
+                deleted["alerts"] = self.db.execute(
+                    "DELETE FROM alerts WHERE status != 'pending' AND created_at < ?", [to_db_time(now - alerts)]
+                ).rowcount
+            if matches is not None:
+                deleted["matches"] = self.db.execute(
+                    "DELETE FROM matches WHERE matched_at < ?"
+                    " AND NOT EXISTS (SELECT 1 FROM alerts WHERE alerts.item_id = matches.item_id)",
+                    [to_db_time(now - matches)],
+                ).rowcount
+            if items is not None:
+                deleted["items"] = self.db.execute(
+                    "DELETE FROM items WHERE first_seen_at < ?"
+                    " AND NOT EXISTS (SELECT 1 FROM matches WHERE matches.item_id = items.id)"
+                    " AND NOT EXISTS (SELECT 1 FROM alerts WHERE alerts.item_id = items.id)",
+                    [to_db_time(now - items)],
+                ).rowcount
+        if deleted["items"]:
+            self.db.execute("INSERT INTO items_fts(items_fts) VALUES ('optimize')")
+        return deleted
 
     def _mentions_of(self, item_ids: list[int]) -> dict[int, list[Mention]]:
         placeholders = ",".join("?" * len(item_ids))

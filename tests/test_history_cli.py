@@ -93,3 +93,14 @@ def test_explain_says_when_it_does_not_match(history):
     assert "does NOT match" in result.stdout
     missing = run_cli("explain", "no-such-item", "xi-putin", config=history)
     assert missing.returncode == 1 and "no stored item" in missing.stderr
+
+
+def test_search_finds_and_highlights(history):
+    result = run_cli("search", "hockey", config=history)
+    assert result.returncode == 0, result.stderr
+    assert "Putin attends ice **hockey** match" in result.stdout
+    assert "watched a **hockey** game" in result.stdout
+    assert result.stdout.strip().endswith("1 items")
+    as_json = run_cli("search", "phone call", "--json", config=history)
+    records = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert {r["feed"] for r in records} == {"a", "b"} and all(r["title"] == XI_PUTIN_CALL.title for r in records)

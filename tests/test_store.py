@@ -155,3 +155,47 @@ def test_items_without_guid_or_link_are_keyed_by_content(store):
     poll(store, feed.id, ItemRecord(anonymous, [], []))
     assert store.known_items(feed.id, [anonymous.key]) == {anonymous.key: anonymous.content_hash}
     assert anonymous.key.startswith("sha256:")
+
+
+def test_search_ranks_title_hits_first_and_marks_the_words(store):
+    from monitor.store import HIGHLIGHT_END, HIGHLIGHT_START
+
+    feed = store.feeds()[0]
+    poll(
+        store,
+        feed.id,
+        ItemRecord(item("body", title="Markets steady", text="Traders watched the ceasefire talks closely."), [], []),
+        ItemRecord(item("title", title="Ceasefire talks resume in Doha", text="Delegations met again."), [], []),
+        ItemRecord(item("none", title="Weather", text="Sunny spells."), [], []),
+    )
+    hits = store.search("ceasefire")
+    assert [hit.title for hit in hits] == ["Ceasefire talks resume in Doha", "Markets steady"]
+    assert f"{HIGHLIGHT_START}ceasefire{HIGHLIGHT_END}" in hits[1].snippet
+    assert hits[0].title_marked.startswith(f"{HIGHLIGHT_START}Ceasefire{HIGHLIGHT_END}")
+    # Text that is not valid FTS5 syntax is searched as plain words.
+    assert [hit.title for hit in store.search('ceasefire "talks')] == ["Ceasefire talks resume in Doha", "Markets steady"]
+    assert store.search("negotiations") == []
+
+
+def test_retention_keeps_pending_alerts_and_what_they_refer_to(store):
+    feed = store.feeds()[0]
+    old = NOW - timedelta(days=200)
+    poll(store, feed.id, ItemRecord(item("plain-old"), [], []), at=old)
+    poll(store, feed.id, ItemRecord(item("matched-old"), [], [MatchRecord("r", [], ())]), at=old)
+    poll(store, feed.id, ItemRecord(item("alerted-old"), [], [MatchRecord("r", [], ("mail",))]), at=old)
+    poll(store, feed.id, ItemRecord(item("sent-old"), [], [MatchRecord("r", [], ("mail",))]), at=old)
+    poll(store, feed.id, ItemRecord(item("new"), [], []))
+    sent = next(a for a in store.alerts() if a["item_id"] == 4)
+    store.mark_sent(sent["id"], old)
+
+    deleted = store.apply_retention(NOW, items=timedelta(days=90), matches=timedelta(days=365), alerts=timedelta(days=100))
+    assert deleted == {"alerts": 1, "matches": 0, "items": 1}
+    keys = {stored.item.guid for stored in store.iter_items()}
+    assert keys == {"matched-old", "alerted-old", "sent-old", "new"}
+    assert store.alert_counts() == {"pending": 1}
+    assert store.search("spoke") and len(store.search("spoke")) == 4  # the index followed
+
+    deleted = store.apply_retention(NOW, items=timedelta(days=90), matches=timedelta(days=100), alerts=None)
+    assert deleted == {"alerts": 0, "matches": 2, "items": 2}
+    assert {stored.item.guid for stored in store.iter_items()} == {"alerted-old", "new"}
+    assert store.apply_retention(NOW, items=None, matches=None, alerts=None) == {"alerts": 0, "matches": 0, "items": 0}

@@ -1,10 +1,17 @@
 """Evaluating watch rules against items, with explanations, and the rule index.
 
 A query's AST is compiled once, against the entity lexicon, into a small tree
-of matchers. An item is analysed once per match call (``PreparedDocument``:
-folded tokens and postings per field, entity mentions, index keys, and the
-result of every term already evaluated) and that analysis is shared by every
-rule evaluated on it.
+of matchers. Matching an item is two questions asked in turn: *does* the rule
+match (booleans over its terms), and only for the rules that do, *why* (the
+hits, with offsets). Most candidate rules fail, and building hits costs far
+more than a yes or no, so explanations are never built for a rule that fails.
+
+An item is analysed at most once per match call (``PreparedDocument``), and
+only as far as the rules evaluated on it ask: a field is tokenized when a rule
+or the index first reads it, a mention gets token positions when a term finds
+it. Every term's result is kept for the rest of the call under a key shared by
+every rule that names the same term, so a word is looked up once per item
+however many rules contain it.
 
 ``RuleIndex`` is the presearcher: it files each rule under the words or
 entities an item must contain for the rule to have any chance, so an item is
@@ -19,7 +26,7 @@ the query language in ``rules.syntax``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import NamedTuple
@@ -189,8 +196,10 @@ def explain(rule: CompiledRule, doc: Document, lexicon: Lexicon) -> list[Hit] | 
     """
     prepared = PreparedDocument(doc, lexicon)
     root = _plan_for(rule, lexicon).root
-    evidence = root.evidence(prepared)
-    return None if evidence is None else _hits(evidence, _terms_are_distinct(root))
+    sources: list[_SpanMatcher] = []
+    if not root.match(prepared, sources):
+        return None
+    return _hits(prepared, sources, _terms_are_distinct(root))
 
 
 # --- evidence: spans and hits ---------------------------------------------------
@@ -210,17 +219,33 @@ class _Span(NamedTuple):
     parts: tuple[_Span, ...] = ()  # a NEAR span is made of its operands' spans
 
 
-# Evidence is a list of (reading order, Hit). Lists are shared between rules
-# (one term's evidence is computed once per document), so they are never
-# modified: combining evidence always builds a new list.
+# Evidence is a list of (reading order, Hit). One term's evidence is computed
+# once per document and shared by every rule that names the term, so it is
+# never modified: combining evidence always builds a new list.
 _Evidence = list[tuple[int, Hit]]
 
 
 class _OneTerm(list):  # type: ignore[type-arg]
-    """Evidence from one source (a term or a NEAR): in reading order, no duplicates."""
+    """Evidence from one source (a term or a NEAR): in reading order, no duplicates.
+
+    It also keeps its bare list of hits once made: every rule explained by this
+    source alone (``Putin``, ``Putin AND NOT sport``) gets a copy of that list.
+    """
+
+    __slots__ = ("_hits",)
+
+    def __init__(self, pairs: Iterable[tuple[int, Hit]] = ()):
+        super().__init__(pairs)
+        self._hits: list[Hit] | None = None
+
+    def hits(self) -> list[Hit]:
+        """The hits, as a new list the caller may keep."""
+        if self._hits is None:
+            self._hits = [hit for _, hit in self]
+        return self._hits.copy()
 
 
-_NO_EVIDENCE: _Evidence = _OneTerm()
+_NO_EVIDENCE = _OneTerm()
 _order = itemgetter(0)
 
 
@@ -229,13 +254,15 @@ def _reading_order(field_name: str, index: int, start: int, end: int) -> int:
     return (((FIELD_ORDER.get(field_name, 9) << 32 | index) << 32 | start) << 32) | end
 
 
-def _hits(evidence: _Evidence, distinct: bool = False) -> list[Hit]:
-    """Evidence as the Hits an explanation lists: distinct, in reading order.
+def _hits(doc: PreparedDocument, sources: list[_SpanMatcher], distinct: bool = False) -> list[Hit]:
+    """The Hits an explanation lists, distinct and in reading order, from the
+    terms and NEARs that made a rule true.
 
     ``distinct`` says no hit can come twice (no term repeats in the rule).
     """
-    if type(evidence) is _OneTerm:
-        return [hit for _, hit in evidence]
+    if len(sources) == 1:
+        return sources[0].evidence(doc).hits()
+    evidence = [pair for source in sources for pair in source.evidence(doc)]
     if distinct:
         return [hit for _, hit in sorted(evidence, key=_order)]
     unique: dict[tuple[int, str, str | None], tuple[int, Hit]] = {}
@@ -251,29 +278,34 @@ def _hits(evidence: _Evidence, distinct: bool = False) -> list[Hit]:
 class _MentionView:
     mention: Mention
     key: FieldKey
-    first: int
-    last: int
     names: tuple[tuple[str, ...], ...]  # folded words of canonical, text and known aliases
     identities: frozenset[KnownEntity]  # the known entities its canonical name denotes
     text: str | None  # the mention's own text when its offsets do not fit its field
 
 
 class PreparedDocument:
-    """A Document analysed for matching; each part is computed on first use, once."""
+    """A Document analysed for matching; each part is computed on first use, once.
+
+    ``spans`` and ``evidence`` keep, for the length of one match call, what each
+    term (or NEAR) found, under the term's memo key: rules that share a term
+    share its result.
+    """
 
     def __init__(self, doc: Document, lexicon: Lexicon):
         self.doc = doc
         self.lexicon = lexicon
         self._texts: dict[FieldKey, IndexedText] = {}
         self._scopes: dict[str, tuple[FieldKey, ...]] = {}
+        self._scope_words: dict[str, Set[str]] = {}
         self._mentions: list[_MentionView] | None = None
         self._mentions_by_word: dict[str, list[_MentionView]] | None = None
+        self._mentions_by_entity: dict[KnownEntity, list[_MentionView]] | None = None
         self._host: tuple[str, int, int] | None | bool = False  # False: not computed yet
-        self._index_words: dict[str, set[str]] = {}
-        # Per term (field, kind, value): its spans and its evidence, shared by
-        # every rule that uses the same term.
-        self.spans: dict[tuple[str, str, str], list[_Span]] = {}
-        self.evidence: dict[tuple[str, str, str], _Evidence] = {}
+        self._index_words: dict[str, Set[str]] = {}
+        self.spans: dict[object, list[_Span]] = {}
+        self.evidence: dict[object, _OneTerm] = {}
+
+    # -- fields --
 
     def string(self, key: FieldKey) -> str:
         name, index = key
@@ -300,6 +332,21 @@ class PreparedDocument:
             self._scopes[scope] = keys
         return keys
 
+    def words_in(self, scope: str) -> Set[str]:
+        """The distinct folded words of a text scope: one set lookup tells a
+        term that it is absent, which is what most terms are in most items."""
+        found = self._scope_words.get(scope)
+        if found is None:
+            keys = self.keys_for(scope)
+            if len(keys) == 1:
+                found = self.text(keys[0]).postings.keys()
+            else:
+                found = set().union(*(self.text(key).postings for key in keys))
+            self._scope_words[scope] = found
+        return found
+
+    # -- mentions --
+
     @property
     def mentions(self) -> list[_MentionView]:
         if self._mentions is None:
@@ -315,15 +362,31 @@ class PreparedDocument:
             self._mentions_by_word = by_word
         return self._mentions_by_word.get(word, [])
 
+    def mentions_of(self, entity: KnownEntity) -> list[_MentionView]:
+        """The mentions of one known entity, in document order."""
+        if self._mentions_by_entity is None:
+            by_entity: dict[KnownEntity, list[_MentionView]] = {}
+            for view in self.mentions:
+                for known in view.identities:
+                    by_entity.setdefault(known, []).append(view)
+            self._mentions_by_entity = by_entity
+        return self._mentions_by_entity.get(entity, [])
+
     def _view(self, mention: Mention) -> _MentionView:
         names, identities = self.lexicon.mention_names(mention.canonical, mention.text)
         key: FieldKey = (mention.field, 0)
+        fits = mention.field in ("title", "body") and 0 <= mention.start < mention.end <= len(self.string(key))
+        return _MentionView(mention, key, names, identities, None if fits else mention.text)
+
+    def mention_span(self, view: _MentionView, term: str) -> _Span:
+        """A mention as a span of ``term``, with token positions when it fits its field."""
+        mention = view.mention
         first = last = -1
-        stale: str | None = mention.text
-        if mention.field in ("title", "body") and 0 <= mention.start < mention.end <= len(self.string(key)):
-            first, last = self.text(key).positions_of(mention.start, mention.end)
-            stale = None
-        return _MentionView(mention, key, first, last, names, identities, stale)
+        if view.text is None:
+            first, last = self.text(view.key).positions_of(mention.start, mention.end)
+        return _Span(view.key, first, last, mention.start, mention.end, term, mention.canonical, view.text)
+
+    # -- link --
 
     @property
     def host(self) -> tuple[str, int, int] | None:
@@ -338,14 +401,16 @@ class PreparedDocument:
                 self._host = (host, *span) if host else None
         return self._host  # type: ignore[return-value]
 
-    def index_words(self, namespace: str) -> set[str]:
+    # -- what the rule index reads --
+
+    def index_words(self, namespace: str) -> Set[str]:
         """The words this document offers to the rule index in one namespace."""
         found = self._index_words.get(namespace)
         if found is None:
             found = self._index_words[namespace] = self._collect_index_words(namespace)
         return found
 
-    def _collect_index_words(self, namespace: str) -> set[str]:
+    def _collect_index_words(self, namespace: str) -> Set[str]:
         if namespace.endswith("*"):
             # A prefix rule is filed under its first three letters.
             return {w[:3] for w in self.index_words(namespace[:-1]) if len(w) >= 3}
@@ -356,18 +421,17 @@ class PreparedDocument:
         if namespace == "site":
             host = self.host
             return set(_host_suffixes(host[0])) if host else set()
-        found: set[str] = set()
-        for key in self.keys_for(namespace):
-            found.update(self.text(key).postings)
-        return found
+        return self.words_in(namespace)
 
-    def evidence_of(self, spans: Iterable[_Span], distinct: bool = False) -> _Evidence:
+    # -- hits --
+
+    def evidence_of(self, spans: Iterable[_Span], distinct: bool = False) -> _OneTerm:
         """Spans (NEAR spans by their operands) as hits in reading order.
 
         ``distinct`` says the spans are known to differ (one term's spans);
         otherwise repeats are dropped: one word can pair with several under NEAR.
         """
-        evidence: _Evidence = _OneTerm()
+        evidence = _OneTerm()
         seen: set[tuple[int, str, str | None]] = set()
         strings: dict[FieldKey, str] = {}
         for span in spans:
@@ -415,12 +479,15 @@ Requirement = frozenset[Clause] | None
 class _Matcher:
     """A compiled query node."""
 
-    def evidence(self, doc: PreparedDocument) -> _Evidence | None:
-        """What makes this node true (possibly nothing), or None when it is false."""
-        raise NotImplementedError
+    def match(self, doc: PreparedDocument, sources: list[_SpanMatcher]) -> bool:
+        """Whether this node is true for the document.
 
-    def matches(self, doc: PreparedDocument) -> bool:
-        return self.evidence(doc) is not None
+        When it is, the terms and NEARs whose hits explain it have been appended
+        to ``sources``; when it is not, ``sources`` may hold leftovers that the
+        caller discards. Deciding this way builds no hits: a rule's hits are
+        made from its sources only once the whole rule has matched.
+        """
+        raise NotImplementedError
 
     def requirement(self) -> Requirement:
         """What any document this node matches must carry, for the index."""
@@ -428,28 +495,18 @@ class _Matcher:
 
 
 class _SpanMatcher(_Matcher):
-    """A node with positions: terms, NEAR, and OR-groups of those as NEAR operands."""
+    """A node with positions: terms, NEAR, and OR-groups of those as NEAR operands.
 
-    def spans(self, doc: PreparedDocument) -> list[_Span]:
-        raise NotImplementedError
+    Its spans and evidence are computed once per document, kept under
+    ``memo_key``: the node itself, or for a term a key it shares with every
+    equal term of every other rule.
+    """
 
-    def evidence(self, doc: PreparedDocument) -> _Evidence | None:
-        spans = self.spans(doc)
-        return doc.evidence_of(spans) if spans else None
+    distinct = False  # whether its spans never repeat a hit (true of a single term)
 
-    def matches(self, doc: PreparedDocument) -> bool:
-        return bool(self.spans(doc))
-
-
-class _TermMatcher(_SpanMatcher):
-    """One term. Its spans and evidence are computed once per document and
-    shared by every rule that contains the same term (a set of rules names the
-    same people and places many times over)."""
-
-    def __init__(self, term: Term):
-        self.label = term.label
-        self.scope = term.field
-        self.memo_key = (term.field, term.kind, term.value)
+    @property
+    def memo_key(self) -> object:
+        return self
 
     def spans(self, doc: PreparedDocument) -> list[_Span]:
         found = doc.spans.get(self.memo_key)
@@ -457,16 +514,58 @@ class _TermMatcher(_SpanMatcher):
             found = doc.spans[self.memo_key] = self._find(doc)
         return found
 
-    def evidence(self, doc: PreparedDocument) -> _Evidence | None:
+    def match(self, doc: PreparedDocument, sources: list[_SpanMatcher]) -> bool:
+        if self.spans(doc):
+            sources.append(self)
+            return True
+        return False
+
+    def evidence(self, doc: PreparedDocument) -> _OneTerm:
+        """The hits of this node's spans in reading order (empty when it has none)."""
         found = doc.evidence.get(self.memo_key)
         if found is None:
             spans = self.spans(doc)
-            found = doc.evidence_of(spans, distinct=True) if spans else _NO_EVIDENCE
+            found = doc.evidence_of(spans, self.distinct) if spans else _NO_EVIDENCE
             doc.evidence[self.memo_key] = found
-        return found or None
+        return found
 
     def _find(self, doc: PreparedDocument) -> list[_Span]:
         raise NotImplementedError
+
+
+class _TermMatcher(_SpanMatcher):
+    """One term. A set of rules names the same people and places many times
+    over, so equal terms share their result through one memo key."""
+
+    distinct = True
+
+    def __init__(self, term: Term):
+        self.label = term.label
+        self.scope = term.field
+        # A string, not a tuple: a string caches its hash, and this key is
+        # looked up for every rule that names the term.
+        self._memo_key = f"{term.field}\x1f{term.kind}\x1f{term.value}"
+
+    @property
+    def memo_key(self) -> object:
+        return self._memo_key
+
+    def spans(self, doc: PreparedDocument) -> list[_Span]:
+        # The same as the base class, without the property: these two are the
+        # most frequent calls of all.
+        found = doc.spans.get(self._memo_key)
+        if found is None:
+            found = doc.spans[self._memo_key] = self._find(doc)
+        return found
+
+    def match(self, doc: PreparedDocument, sources: list[_SpanMatcher]) -> bool:
+        found = doc.spans.get(self._memo_key)
+        if found is None:
+            found = doc.spans[self._memo_key] = self._find(doc)
+        if found:
+            sources.append(self)
+            return True
+        return False
 
 
 class _TextTerm(_TermMatcher):
@@ -475,20 +574,24 @@ class _TextTerm(_TermMatcher):
     def __init__(self, term: Term, alternatives: list[tuple[WordPattern, str | None]]):
         super().__init__(term)
         self.alternatives = alternatives  # (pattern, entity it stands for); the literal first
-        # The exact first word of each pattern, checked before anything else:
-        # most terms are absent from most items.
-        self._heads = [(None if p.prefix else p.words[0], p, entity) for p, entity in alternatives]
+        # The exact first word of each pattern (None for a lone prefix), checked
+        # before anything else: most terms are absent from most items.
+        self._heads = [(None if p.prefix and len(p.words) == 1 else p.words[0], p, entity) for p, entity in alternatives]
 
     def _find(self, doc: PreparedDocument) -> list[_Span]:
+        present = doc.words_in(self.scope)
+        candidates = [alternative for alternative in self._heads if alternative[0] is None or alternative[0] in present]
+        if not candidates:
+            return []
         found = []
         label = self.label
         for key in doc.keys_for(self.scope):
             text = doc.text(key)
             postings = text.postings
-            for head, pattern, entity in self._heads:
+            starts, ends = text.tokens.starts, text.tokens.ends
+            for head, pattern, entity in candidates:
                 if head is not None and head not in postings:
                     continue
-                starts, ends = text.tokens.starts, text.tokens.ends
                 for first, last in text.find(pattern):
                     found.append(_Span(key, first, last, starts[first], ends[last], label, entity))
         return _drop_contained(found) if len(found) > 1 and len(self._heads) > 1 else found
@@ -505,12 +608,18 @@ class _RegexTerm(_TermMatcher):
         self.regex = re.compile(fold_regex(term.value), re.IGNORECASE)
 
     def _find(self, doc: PreparedDocument) -> list[_Span]:
+        # Each distinct word of the scope is tried once, not once per field.
+        fullmatch = self.regex.fullmatch
+        matching = [word for word in doc.words_in(self.scope) if fullmatch(word)]
+        if not matching:
+            return []
         found = []
         for key in doc.keys_for(self.scope):
             text = doc.text(key)
             starts, ends = text.tokens.starts, text.tokens.ends
-            for first, last in text.find_regex(self.regex):
-                found.append(_Span(key, first, last, starts[first], ends[last], self.label))
+            for word in matching:
+                for p in text.postings.get(word, ()):
+                    found.append(_Span(key, p, p, starts[p], ends[p], self.label))
         return found
 
     def requirement(self) -> Requirement:
@@ -538,23 +647,29 @@ class _EntityTerm(_TermMatcher):
             )
 
     def _find(self, doc: PreparedDocument) -> list[_Span]:
-        if self.pattern and not self.pattern.prefix and not self.known:
-            candidates = doc.mentions_with_word(self.pattern.words[0])
-        else:
-            candidates = doc.mentions
-        label, types = self.label, self.types
+        types = self.types
         return [
-            _Span(v.key, v.first, v.last, v.mention.start, v.mention.end, label, v.mention.canonical, v.text)
-            for v in candidates
-            if (types is None or v.mention.type in types) and self._names(v)
+            doc.mention_span(view, self.label)
+            for view in self._candidates(doc)
+            if types is None or view.mention.type in types
         ]
 
-    def _names(self, view: _MentionView) -> bool:
+    def _candidates(self, doc: PreparedDocument) -> list[_MentionView]:
+        """The mentions whose names fit, in document order (any type)."""
+        if len(self.known) == 1:
+            (entity,) = self.known
+            return doc.mentions_of(entity)
         if self.known:
-            return bool(self.known & view.identities)
+            return [view for view in doc.mentions if self.known & view.identities]
         if self.regex is not None:
-            return any(self.regex.fullmatch(word) for name in view.names for word in name)
-        return any(self.pattern.occurs_in(name) for name in view.names)  # type: ignore[union-attr]
+            fullmatch = self.regex.fullmatch
+            return [view for view in doc.mentions if any(fullmatch(w) for name in view.names for w in name)]
+        pattern = self.pattern
+        assert pattern is not None
+        # A mention whose names hold the first word of an exact pattern is
+        # found by that word; a prefix has to look at every mention.
+        views = doc.mentions if pattern.prefix else doc.mentions_with_word(pattern.words[0])
+        return [view for view in views if any(pattern.occurs_in(name) for name in view.names)]
 
     def requirement(self) -> Requirement:
         if self.known:
@@ -605,21 +720,9 @@ class _AllOf(_Matcher):
     def __init__(self, children: list[_Matcher]):
         self.children = children
 
-    def evidence(self, doc: PreparedDocument) -> _Evidence | None:
-        found: _Evidence = _NO_EVIDENCE
+    def match(self, doc: PreparedDocument, sources: list[_SpanMatcher]) -> bool:
         for child in self.children:
-            evidence = child.evidence(doc)
-            if evidence is None:
-                return None
-            if not found:
-                found = evidence  # shared, not copied, while it is the only evidence
-            elif evidence:
-                found = found + evidence
-        return found
-
-    def matches(self, doc: PreparedDocument) -> bool:
-        for child in self.children:
-            if not child.matches(doc):
+            if not child.match(doc, sources):
                 return False
         return True
 
@@ -631,24 +734,16 @@ class _AnyOf(_Matcher):
     def __init__(self, children: list[_Matcher]):
         self.children = children
 
-    def evidence(self, doc: PreparedDocument) -> _Evidence | None:
-        # Every true branch is evaluated: the explanation lists all evidence.
-        found: _Evidence | None = None
+    def match(self, doc: PreparedDocument, sources: list[_SpanMatcher]) -> bool:
+        # Every branch is evaluated: the explanation lists all true ones.
+        matched = False
         for child in self.children:
-            evidence = child.evidence(doc)
-            if evidence is None:
-                continue
-            if not found:
-                found = evidence
-            elif evidence:
-                found = found + evidence
-        return found
-
-    def matches(self, doc: PreparedDocument) -> bool:
-        for child in self.children:
-            if child.matches(doc):
-                return True
-        return False
+            mark = len(sources)
+            if child.match(doc, sources):
+                matched = True
+            else:
+                del sources[mark:]  # a false branch explains nothing
+        return matched
 
     def requirement(self) -> Requirement:
         return _any_of(child.requirement() for child in self.children)
@@ -658,8 +753,8 @@ class _NoneOf(_Matcher):
     def __init__(self, child: _Matcher):
         self.child = child
 
-    def evidence(self, doc: PreparedDocument) -> _Evidence | None:
-        return None if self.child.matches(doc) else _NO_EVIDENCE
+    def match(self, doc: PreparedDocument, sources: list[_SpanMatcher]) -> bool:
+        return not self.child.match(doc, [])  # what it excludes is no evidence
 
     def requirement(self) -> Requirement:
         return None
@@ -671,7 +766,7 @@ class _SpanUnion(_SpanMatcher):
     def __init__(self, children: list[_SpanMatcher]):
         self.children = children
 
-    def spans(self, doc: PreparedDocument) -> list[_Span]:
+    def _find(self, doc: PreparedDocument) -> list[_Span]:
         return [span for child in self.children for span in child.spans(doc)]
 
     def requirement(self) -> Requirement:
@@ -684,7 +779,7 @@ class _Near(_SpanMatcher):
     def __init__(self, left: _SpanMatcher, right: _SpanMatcher, distance: int):
         self.left, self.right, self.distance = left, right, distance
 
-    def spans(self, doc: PreparedDocument) -> list[_Span]:
+    def _find(self, doc: PreparedDocument) -> list[_Span]:
         left = [s for s in self.left.spans(doc) if s.first >= 0]
         if not left:
             return []
@@ -713,7 +808,7 @@ def _joined(a: _Span, b: _Span) -> _Span:
 
 def _terms_are_distinct(root: _Matcher) -> bool:
     """Whether no term occurs twice under ``root`` (then its hits cannot repeat)."""
-    keys: list[tuple[str, str, str]] = []
+    keys: list[object] = []
     pending = [root]
     while pending:
         node = pending.pop()
@@ -804,7 +899,7 @@ def _pattern_of(term: Term) -> WordPattern:
 
 # --- index keys ----------------------------------------------------------------
 
-# Words too common to be a good index key when a phrase offers a better one.
+# Words too common to be a good anchor when a clause offers a better one.
 _STOPWORDS = frozenset(
     "a an and are as at be by de del der des di du el en for from has he in is it la le "
     "los of on or that the to was were will with".split()
@@ -920,13 +1015,6 @@ def _minimal(clauses: set[Clause]) -> Requirement:
     return frozenset(kept)
 
 
-# Words too common to be a good anchor when a clause offers a better one.
-_STOPWORDS = frozenset(
-    "a an and are as at be by de del der des di du el en for from has he in is it la le "
-    "los of on or that the to was were will with".split()
-)
-
-
 def _anchor(clause: Clause) -> Key:
     """The key under which a clause is filed: the one fewest items should carry."""
 
@@ -954,39 +1042,48 @@ class RuleIndex:
     all rules. Rules whose requirements can't be indexed (pure negations,
     regexes, prefixes without a usable literal) are always evaluated.
 
-    Each clause of a rule's requirement is filed under one anchor key; an item
-    that carries the anchor makes the rule a candidate only if it also carries
-    the clause's other keys. Rules with the same query are evaluated once.
+    Rules with the same query share one *query* (evaluated once per item), and
+    the index files queries, not rules. Each clause of a query's requirement is
+    filed under one anchor key; an item that carries the anchor makes the query
+    a candidate only if it also carries the clause's other keys.
     """
 
     def __init__(self, rules: Sequence[CompiledRule], lexicon: Lexicon):
         self.rules = tuple(rules)
         self.lexicon = lexicon
-        # Rules with identical queries share one query slot, evaluated once per item.
-        slots: dict[str, int] = {}
-        self._slot_of = [slots.setdefault(rule.query, len(slots)) for rule in self.rules]
-        roots: dict[int, _Matcher] = {}
-        for rule, slot in zip(self.rules, self._slot_of):
-            if slot not in roots:
-                roots[slot] = _plan_for(rule, lexicon).root
-        self._roots = [roots[slot] for slot in range(len(roots))]
+        self._roots: list[_Matcher] = []  # one per distinct query
+        self._rules_of: list[list[int]] = []  # query -> the rules (by position) that have it
+        numbers: dict[str, int] = {}
+        for i, rule in enumerate(self.rules):
+            query = numbers.setdefault(rule.query, len(numbers))
+            if query == len(self._roots):
+                self._roots.append(_plan_for(rule, lexicon).root)
+                self._rules_of.append([])
+            self._rules_of[query].append(i)
         self._distinct = [_terms_are_distinct(root) for root in self._roots]
         self._always: list[int] = []
-        # namespace -> anchor word -> the clause's other keys -> rule ids
-        self._postings: dict[str, dict[str, dict[tuple[Key, ...], list[int]]]] = {}
-        for i, slot in enumerate(self._slot_of):
-            requirement = self._roots[slot].requirement()
+        # namespace -> anchor word -> [(the clause's other keys, queries)]
+        self._postings: dict[str, dict[str, list[tuple[tuple[Key, ...], list[int]]]]] = {}
+        self._file_queries()
+
+    def _file_queries(self) -> None:
+        filed: dict[str, dict[str, dict[tuple[Key, ...], list[int]]]] = {}
+        for query, root in enumerate(self._roots):
+            requirement = root.requirement()
             if not requirement or frozenset() in requirement:
-                self._always.append(i)
+                self._always.append(query)
                 continue
             for clause in requirement:
                 namespace, word = anchor = _anchor(clause)
                 others = tuple(sorted(clause - {anchor}))
-                by_others = self._postings.setdefault(namespace, {}).setdefault(word, {})
-                by_others.setdefault(others, []).append(i)
+                filed.setdefault(namespace, {}).setdefault(word, {}).setdefault(others, []).append(query)
+        self._postings = {
+            namespace: {word: list(by_others.items()) for word, by_others in by_word.items()}
+            for namespace, by_word in filed.items()
+        }
         self._namespaces = set(self._postings) | {
-            n for postings in self._postings.values() for by_others in postings.values()
-            for others in by_others for n, _ in others
+            namespace for by_word in self._postings.values() for filings in by_word.values()
+            for others, _ in filings for namespace, _ in others
         }
 
     def __len__(self) -> int:
@@ -995,48 +1092,50 @@ class RuleIndex:
     @property
     def unindexed(self) -> list[CompiledRule]:
         """Rules evaluated on every item (worth a lint warning when there are many)."""
-        return [self.rules[i] for i in self._always]
+        return [self.rules[i] for i in sorted(i for query in self._always for i in self._rules_of[query])]
 
     def candidates(self, doc: Document) -> list[CompiledRule]:
         """The rules the index would evaluate for ``doc``, in rule order."""
-        return [self.rules[i] for i in self._candidate_ids(PreparedDocument(doc, self.lexicon))]
+        queries = self._candidate_queries(PreparedDocument(doc, self.lexicon))
+        return [self.rules[i] for i in sorted(i for query in queries for i in self._rules_of[query])]
 
     def match(self, doc: Document) -> list[tuple[CompiledRule, list[Hit]]]:
         """Every rule that matches ``doc``, with its hits, in rule order."""
         prepared = PreparedDocument(doc, self.lexicon)
-        return self._evaluate(prepared, self._candidate_ids(prepared))
+        return self._evaluate(prepared, self._candidate_queries(prepared))
 
     def match_naive(self, doc: Document) -> list[tuple[CompiledRule, list[Hit]]]:
         """Like match(), but evaluating every rule; for tests and benchmarks."""
         prepared = PreparedDocument(doc, self.lexicon)
-        return self._evaluate(prepared, range(len(self.rules)))
+        return self._evaluate(prepared, range(len(self._roots)))
 
-    def _candidate_ids(self, doc: PreparedDocument) -> list[int]:
-        ids = set(self._always)
+    def _candidate_queries(self, doc: PreparedDocument) -> set[int]:
+        found = set(self._always)
         offered = {namespace: doc.index_words(namespace) for namespace in self._namespaces}
         for namespace, postings in self._postings.items():
+            # The intersection walks the smaller side: the item's few words, not
+            # every anchor word of the index.
             for word in postings.keys() & offered[namespace]:
-                for others, rule_ids in postings[word].items():
-                    for n, w in others:
-                        if w not in offered[n]:
+                for others, queries in postings[word]:
+                    for other_namespace, other_word in others:
+                        if other_word not in offered[other_namespace]:
                             break
                     else:
-                        ids.update(rule_ids)
-        return sorted(ids)
+                        found.update(queries)
+        return found
 
-    def _evaluate(self, doc: PreparedDocument, ids: Iterable[int]) -> list[tuple[CompiledRule, list[Hit]]]:
-        matched = []
-        slot_of, roots, rules = self._slot_of, self._roots, self.rules
-        done: dict[int, list[Hit] | None] = {}
-        for i in ids:
-            slot = slot_of[i]
-            if slot in done:
-                hits = done[slot]
-                if hits is not None:
-                    matched.append((rules[i], hits.copy()))  # each rule gets its own list
-            else:
-                evidence = roots[slot].evidence(doc)
-                hits = done[slot] = None if evidence is None else _hits(evidence, self._distinct[slot])
-                if hits is not None:
-                    matched.append((rules[i], hits))
-        return matched
+    def _evaluate(self, doc: PreparedDocument, queries: Iterable[int]) -> list[tuple[CompiledRule, list[Hit]]]:
+        matched: list[tuple[int, list[Hit]]] = []
+        roots, rules_of, distinct = self._roots, self._rules_of, self._distinct
+        sources: list[_SpanMatcher] = []
+        for query in queries:
+            sources.clear()
+            if not roots[query].match(doc, sources):
+                continue
+            hits = _hits(doc, sources, distinct[query])
+            rules = rules_of[query]
+            matched.append((rules[0], hits))
+            for i in rules[1:]:
+                matched.append((i, hits.copy()))  # each rule gets its own list
+        matched.sort(key=_order)
+        return [(self.rules[i], hits) for i, hits in matched]

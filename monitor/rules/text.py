@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from typing import NamedTuple
 
 
@@ -48,9 +49,11 @@ _HAS_MARK = re.compile(f"[{_MARKS}]")
 
 
 def _token_pattern(word: str) -> re.Pattern[str]:
-    # Group 1 is the token. A possessive 's after the last apostrophe is
-    # consumed outside the group, so "Xi's" gives "Xi" and never a stray "s".
-    return re.compile(rf"({word}+(?:['\u2019](?![sS](?!{word})){word}+)*)(?:['\u2019][sS](?!{word}))?")
+    # Group 1 is the token, group 2 a possessive 's after its last apostrophe
+    # (empty when there is none), so "Xi's" gives "Xi" and never a stray "s".
+    # Both are groups so that re.split() returns every character of the text:
+    # separator, token, possessive, separator, ... (see tokenize).
+    return re.compile(rf"({word}+(?:['\u2019](?![sS](?!{word})){word}+)*)((?:['\u2019][sS](?!{word}))?)")
 
 
 # Most text has no combining marks, and plain \w is several times faster than
@@ -116,8 +119,13 @@ def tokenize(text: str) -> Tokens:
     if len(lowered) == len(text):
         scanned = lowered
     pattern = _TOKEN_FAST if text.isascii() or not _HAS_MARK.search(text) else _TOKEN
-    spans = [m.span(1) for m in pattern.finditer(scanned)]
-    pieces = [scanned[a:b] for a, b in spans]
+    # split() cuts the text into (separator, token, possessive) triples plus a
+    # final separator, so running sums of their lengths give every offset
+    # without a Python-level step per token: item 3i+1 is token i, it starts
+    # where the parts before it end and ends where it ends.
+    parts = pattern.split(scanned)
+    ends = list(accumulate(map(len, parts)))
+    pieces = parts[1::3]
     if text.isascii():
         folded = tuple(pieces)
     elif scanned is lowered:
@@ -125,8 +133,7 @@ def tokenize(text: str) -> Tokens:
         folded = tuple([w if w.isascii() else _fold_unicode(w) for w in pieces])
     else:
         folded = tuple([fold(w) for w in pieces])
-    starts, ends = zip(*spans) if spans else ((), ())
-    return Tokens(text, folded, starts, ends)
+    return Tokens(text, folded, tuple(ends[0:-1:3]), tuple(ends[1::3]))
 
 
 @lru_cache(maxsize=65536)
