@@ -79,6 +79,7 @@ class PollSettings(_Strict):
     min_interval: Duration = timedelta(minutes=2)
     max_interval: Duration = timedelta(hours=6)
     concurrency: int = Field(default=32, ge=1, le=1024)
+    per_host: int = Field(default=4, ge=1, le=64)  # requests in flight to one host at a time
     timeout: Duration = timedelta(seconds=30)
     max_bytes: Size = 10 * 1024 * 1024
 

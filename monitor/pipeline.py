@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -69,6 +70,14 @@ class Runtime:
     rulebook: Rulebook
     clock: Callable[[], datetime]
     cpu: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="cpu"))
+    hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+    def host_slot(self, url: str) -> asyncio.Semaphore:
+        """Bounds the requests in flight to one host, however many of its feeds are due."""
+        host = (urlsplit(url).hostname or "").lower()
+        if host not in self.hosts:
+            self.hosts[host] = asyncio.Semaphore(self.config.settings.poll.per_host)
+        return self.hosts[host]
 
     async def in_cpu_thread(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -154,13 +163,14 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
     settings = runtime.config.settings
     limits = runtime.limits(feed.name)
     try:
-        fetched = await fetch(
-            runtime.client,
-            feed.url,
-            etag=feed.etag,
-            last_modified=feed.last_modified,
-            max_bytes=settings.poll.max_bytes,
-        )
+        async with runtime.host_slot(feed.url):
+            fetched = await fetch(
+                runtime.client,
+                feed.url,
+                etag=feed.etag,
+                last_modified=feed.last_modified,
+                max_bytes=settings.poll.max_bytes,
+            )
         if fetched.not_modified:
             next_poll = schedule.after_success(now, limits)
             runtime.store.record_not_modified(feed.id, now, next_poll.at, next_poll.reason)

@@ -69,6 +69,8 @@ class FeedServer:
         self._routes: dict[str, Route] = {}
         self._requests: list[Recorded] = []
         self._lock = threading.Lock()
+        self._in_flight = 0
+        self.max_in_flight = 0  # the most requests ever served at the same time
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -121,6 +123,15 @@ class FeedServer:
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     # --- routes ---------------------------------------------------------------
 
@@ -243,6 +254,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, *, send_body: bool) -> None:
         owner = self.server.feedserver
+        owner._enter()
+        try:
+            self._respond(owner, send_body=send_body)
+        finally:
+            owner._leave()
+
+    def _respond(self, owner: FeedServer, *, send_body: bool) -> None:
         headers = {key.lower(): value for key, value in self.headers.items()}
         owner._record(Recorded(self.command, self.path, headers))
         route = owner._lookup(self.path)

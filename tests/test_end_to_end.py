@@ -302,3 +302,17 @@ def test_unchanged_items_are_not_processed_again_and_changed_ones_are(tmp_path, 
     assert "entries=3 fresh=1" in result.stderr
     assert db_rows(config, "SELECT text FROM items WHERE guid = 'wire-1'") == [("Update: the bank also cut its outlook.",)]
     assert db_rows(config, "SELECT count(*) FROM items") == [(3,)]
+
+
+def test_one_host_gets_at_most_per_host_requests_at_a_time(tmp_path, feed_server):
+    for n in range(8):
+        feed_server.route(f"/f{n}.xml", rss(Story(f"h-{n}", f"Story {n}", "Text.")), delay=0.4)
+    config = write_config(
+        tmp_path / "config",
+        feeds=[{"name": f"f{n}", "url": feed_server.url(f"/f{n}.xml")} for n in range(8)],
+        poll={"concurrency": 8, "per_host": 2},
+    )
+    result = run_cli("poll", "--once", config=config)
+    assert result.returncode == 0, result.stderr
+    assert "polled 8 feeds: 8 ok" in result.stderr
+    assert feed_server.max_in_flight == 2
