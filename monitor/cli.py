@@ -362,6 +362,83 @@ def _print_match(item_id: int, feed: str, item: Item, first_seen_at: datetime, w
         click.echo(f"    why: {hit['term']} -> {hit['matched']!r} in {hit['field']}{entity}")
 
 
+@main.group()
+def alerts() -> None:
+    """Look at the alert outbox and send alerts again."""
+
+
+@alerts.command("list")
+@config_option
+@click.option("--status", type=click.Choice(["pending", "sent", "dead"]), help="Only alerts in this state.")
+@click.option("--rule", metavar="NAME", help="Only alerts of this rule.")
+@click.option("--limit", default=50, show_default=True, help="Show at most this many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert.")
+def alerts_list(config_dir: Path, status: str | None, rule: str | None, limit: int, as_json: bool) -> None:
+    """The newest alerts with their state, attempts and the reason of the last failure."""
+    config = _load(config_dir)
+    store = _open_store(config)
+    try:
+        rows = store.list_alerts(status=status, rule=rule, limit=limit)
+    finally:
+        store.close()
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False))
+            continue
+        when = _when(row["sent_at"] if row["status"] == "sent" else row["next_attempt_at"])
+        state = {"sent": f"sent {when}", "pending": f"pending, next try {when}", "dead": "dead"}.get(row["status"], row["status"])
+        click.echo(f"#{row['id']}  {state}  rule={row['rule']} channel={row['channel']} attempts={row['attempts']}")
+        click.echo(f"    [{row['feed']}] {row['title']}")
+        if row["last_error"]:
+            click.echo(f"    last error: {row['last_error']}")
+    if not as_json:
+        click.echo(f"{len(rows)} alerts")
+
+
+@alerts.command("retry")
+@config_option
+@click.argument("alert_ids", nargs=-1, type=int, metavar="[ID]...")
+@click.option("--dead", is_flag=True, help="Every dead alert.")
+def alerts_retry(config_dir: Path, alert_ids: tuple[int, ...], dead: bool) -> None:
+    """Send alerts again: by ID, or every dead one with --dead.
+
+    The running daemon picks them up at its next delivery tick. An alert given
+    up after its retry window gets one more attempt.
+    """
+    if not alert_ids and not dead:
+        raise click.UsageError("name alert IDs or use --dead")
+    config = _load(config_dir)
+    store = _open_store(config)
+    try:
+        changed = store.retry_alerts(datetime.now(UTC), ids=alert_ids, dead=dead)
+    finally:
+        store.close()
+    click.echo(f"{changed} alerts due again")
+
+
+@main.command("notify-test")
+@config_option
+@click.argument("channel")
+def notify_test(config_dir: Path, channel: str) -> None:
+    """Send a test message to CHANNEL and say why when it fails."""
+    from monitor.alerts.channels import Channel
+    from monitor.alerts.render import Renderer, kind_for_url, render_test_message
+
+    config = _load(config_dir)
+    if channel not in config.channel_names:
+        raise click.BadParameter(f"no channel named {channel!r} (channels: {', '.join(config.channel_names)})")
+    url = config.channel_url(channel)
+    sender = Channel(channel, url)
+    message = render_test_message(
+        channel, kind_for_url(url, config.channel_format(channel)), datetime.now(UTC),
+        Renderer(template=config.channel_template(channel)),
+    )  # fmt: skip
+    result = sender.send(message)
+    if not result.ok:
+        _fail(f"channel {channel!r} ({sender.redacted_url}) failed: {result.reason or 'no reason given'}")
+    click.echo(f"sent a test message to {channel!r} ({sender.redacted_url})", err=True)
+
+
 @main.command()
 @config_option
 @click.argument("query")

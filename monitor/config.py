@@ -108,6 +108,7 @@ class RetentionSettings(_Strict):
 class ChannelConfig(_Strict):
     url: str
     format: Literal["text", "markdown", "html"] | None = None
+    template: Path | None = None  # a Jinja2 file of the channel's own, relative to the config directory
 
 
 class FeedConfig(_Strict):
@@ -179,6 +180,12 @@ class Config:
     def channel_format(self, name: str) -> str | None:
         channel = self.settings.channels.get(name)
         return channel.format if channel else None
+
+    def channel_template(self, name: str) -> Path | None:
+        channel = self.settings.channels.get(name)
+        if channel is None or channel.template is None:
+            return None
+        return self.directory / channel.template
 
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.settings.feeds if f.name == name), None)
@@ -345,7 +352,7 @@ def load_config(directory: Path | str, environ: dict[str, str] | None = None) ->
     entities_file = _validate(EntitiesFile, entities_doc, entities_path, problems) if entities_doc else None
 
     if settings is not None and monitor_doc is not None:
-        _check_settings(settings, monitor_doc, monitor_path, problems)
+        _check_settings(settings, monitor_doc, monitor_path, problems, directory)
     entities: tuple[KnownEntity, ...] = ()
     if entities_file is not None and entities_doc is not None:
         entities = _check_entities(entities_file, entities_doc, entities_path, problems)
@@ -366,8 +373,11 @@ def load_config(directory: Path | str, environ: dict[str, str] | None = None) ->
     return Config(directory, settings, rules_file.rules, entities, rule_positions)
 
 
-def _check_settings(settings: MonitorSettings, located: _Located, file: Path, problems: _Problems) -> None:
+def _check_settings(
+    settings: MonitorSettings, located: _Located, file: Path, problems: _Problems, directory: Path
+) -> None:
     from monitor.alerts.channels import validate_url
+    from monitor.alerts.render import check_template, kind_for_url
 
     seen: set[str] = set()
     for index, feed in enumerate(settings.feeds):
@@ -375,6 +385,15 @@ def _check_settings(settings: MonitorSettings, located: _Located, file: Path, pr
             problems.add(file, located.position(("feeds", index, "name")), f"duplicate feed name {feed.name!r}")
         seen.add(feed.name)
     for name, channel in settings.channels.items():
+        if channel.template is not None:
+            template = directory / channel.template
+            where = located.position(("channels", name, "template"))
+            if not template.is_file():
+                problems.add(file, where, f"channel {name!r}: template file {template} not found")
+            else:
+                error = check_template(template, kind_for_url(channel.url, channel.format))
+                if error:
+                    problems.add(file, where, f"channel {name!r}: {error}")
         if channel.url == CONSOLE_CHANNEL:
             continue
         error = validate_url(channel.url)

@@ -512,6 +512,42 @@ class Store:
     def alert_counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, count(*) FROM alerts GROUP BY status ORDER BY status").fetchall())
 
+    def list_alerts(
+        self, *, status: str | None = None, rule: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """The newest outbox rows, with the title and feed of their item."""
+        cursor = self.db.execute(
+            """
+            SELECT alerts.id, alerts.status, alerts.rule, alerts.channel, alerts.attempts, alerts.created_at,
+                   alerts.next_attempt_at, alerts.sent_at, alerts.last_error, feeds.name AS feed, items.title,
+                   items.link
+            FROM alerts JOIN items ON items.id = alerts.item_id JOIN feeds ON feeds.id = items.feed_id
+            WHERE (? IS NULL OR alerts.status = ?) AND (? IS NULL OR alerts.rule = ?)
+            ORDER BY alerts.id DESC LIMIT ?
+            """,
+            [status, status, rule, rule, limit],
+        )
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    def retry_alerts(self, now: datetime, *, ids: Sequence[int] = (), dead: bool = False) -> int:
+        """Make alerts due again now (by id, or every dead one); returns how many."""
+        with self._transaction():
+            changed = 0
+            if ids:
+                placeholders = ",".join("?" * len(ids))
+                changed += self.db.execute(
+                    f"UPDATE alerts SET status = 'pending', next_attempt_at = ? WHERE id IN ({placeholders})"
+                    " AND status != 'pending'",
+                    [to_db_time(now), *ids],
+                ).rowcount
+            if dead:
+                changed += self.db.execute(
+                    "UPDATE alerts SET status = 'pending', next_attempt_at = ? WHERE status = 'dead'",
+                    [to_db_time(now)],
+                ).rowcount
+        return changed
+
     def alerts(self) -> list[dict[str, Any]]:
         cursor = self.db.execute(
             "SELECT id, rule, channel, item_id, story_id, status, attempts, created_at, next_attempt_at,"

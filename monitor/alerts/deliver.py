@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.alerts.channels import Channel, SendResult
-from monitor.alerts.render import AlertView, Message, kind_for_url, render
+from monitor.alerts.render import AlertView, Message, Renderer, kind_for_url
 from monitor.config import Config, DeliverySettings
 from monitor.store import PendingAlert, Store
 
@@ -69,6 +69,7 @@ class Deliverer:
             current = self._channels.get(name)
             channels[name] = current if current is not None and current[0] == url else (url, Channel(name, url))
         self._channels = channels
+        self._renderers = {name: Renderer(template=config.channel_template(name)) for name in config.channel_names}
         self.config = config
 
     async def deliver_due(self, limit: int = 200) -> DeliveryReport:
@@ -108,6 +109,13 @@ class Deliverer:
             if retry_at is None:
                 dead += 1
                 log.error("alert.dead", extra={"alert": alert.id, "rule": alert.rule, "channel": name, "error": reason})
+                if name != self.config.settings.admin_channel:
+                    await self.notify_admin(
+                        f"news-monitor: alert #{alert.id} given up",
+                        f"Rule {alert.rule!r} could not reach channel {name!r} within the retry window.\n"
+                        f"Story: {alert.title}\n{alert.link or ''}\nLast error: {reason}\n"
+                        f"Send it again with: news-monitor alerts retry {alert.id}",
+                    )
             else:
                 failed += 1
                 log.warning(
@@ -125,7 +133,8 @@ class Deliverer:
 
     async def _send(self, channel: Channel, url: str, alert: PendingAlert) -> SendResult:
         try:
-            message = render(self._view(alert), kind_for_url(url, self.config.channel_format(channel.name)))
+            kind = kind_for_url(url, self.config.channel_format(channel.name))
+            message = self._renderers[channel.name].render(self._view(alert), kind)
         except Exception as exc:  # a template bug must not lose the alert: keep it and say why
             log.exception("alert.render_failed", extra={"alert": alert.id, "channel": channel.name})
             return SendResult(ok=False, reason=f"rendering the alert failed: {exc}")

@@ -302,10 +302,14 @@ def md_url(url: str) -> str:
 # ------------------------------------------------------------------- rendering
 
 
-def make_environment(template_dir: Path = TEMPLATE_DIR) -> jinja2.Environment:
-    """The Jinja2 environment: autoescape for HTML templates only, undefined names are errors."""
+def make_environment(template_dir: Path = TEMPLATE_DIR, *extra_dirs: Path) -> jinja2.Environment:
+    """The Jinja2 environment: autoescape for HTML templates only, undefined names are errors.
+
+    ``extra_dirs`` are searched first, so a channel's own template can
+    ``{% extends "email.html.j2" %}`` or include the defaults.
+    """
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template_dir),
+        loader=jinja2.FileSystemLoader([*extra_dirs, template_dir]),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -317,15 +321,21 @@ def make_environment(template_dir: Path = TEMPLATE_DIR) -> jinja2.Environment:
 
 
 class Renderer:
-    """Renders views with the templates of one directory (the package's by default)."""
+    """Renders views with the templates of one directory (the package's by default).
 
-    def __init__(self, template_dir: Path = TEMPLATE_DIR) -> None:
-        self._env = make_environment(template_dir)
+    ``template`` names a channel's own template file, used for every kind in
+    place of the default one (its extension decides HTML escaping).
+    """
+
+    def __init__(self, template_dir: Path = TEMPLATE_DIR, template: Path | None = None) -> None:
+        extra = (template.parent,) if template is not None else ()
+        self._env = make_environment(template_dir, *extra)
+        self._template = template.name if template is not None else None
 
     def render(self, view: AlertView, kind: str) -> Message:
         """The message for ``view`` in ``kind``; template errors (undefined names) raise."""
         spec = _kind(kind)
-        template = self._env.get_template(spec.template)
+        template = self._env.get_template(self._template or spec.template)
         body = template.render(_context(view)).strip() + "\n"
         title = spec.title.format(rule=view.rule, title=one_line(view.title))
         return Message(title=title, body=body, format=spec.format)
@@ -365,42 +375,46 @@ def render(view: AlertView, kind: str) -> Message:
 
 
 def render_test_message(
-    channel_name: str, kind: str = "text", now: datetime | None = None
+    channel_name: str, kind: str = "text", now: datetime | None = None, renderer: Renderer | None = None
 ) -> Message:
     """A sample alert for checking that a channel works, rendered like a real one.
 
     ``now`` (UTC) is shown as the published time when given.
     """
-    title = f"Test alert from news-monitor for channel {channel_name}"
-    return render(
-        AlertView(
-            rule="notify-test",
-            title=title,
-            link="https://example.org/news-monitor/notify-test",
-            feed="news-monitor",
-            published_at=now,
-            body=(
-                f"This is a test message sent by news-monitor to the channel {channel_name}. "
-                "Real alerts look like this one: they name the rule that fired and why."
-            ),
-            hits=(
-                {
-                    "term": "test",
-                    "field": "title",
-                    "start": 0,
-                    "end": 4,
-                    "matched": "Test",
-                    "entity": None,
-                },
-                {
-                    "term": "test",
-                    "field": "body",
-                    "start": 10,
-                    "end": 14,
-                    "matched": "test",
-                    "entity": None,
-                },
-            ),
+    return (renderer or _default_renderer()).render(_sample_view(channel_name, now), kind)
+
+
+def _sample_view(channel_name: str, now: datetime | None = None) -> AlertView:
+    return AlertView(
+        rule="notify-test",
+        title=f"Test alert from news-monitor for channel {channel_name}",
+        link="https://example.org/news-monitor/notify-test",
+        feed="news-monitor",
+        published_at=now,
+        body=(
+            f"This is a test message sent by news-monitor to the channel {channel_name}. "
+            "Real alerts look like this one: they name the rule that fired and why."
         ),
-        kind,
+        hits=(
+            {"term": "test", "field": "title", "start": 0, "end": 4, "matched": "Test", "entity": None},
+            {"term": "test", "field": "body", "start": 10, "end": 14, "matched": "test", "entity": None},
+        ),
+        outlets=("another-feed",),
     )
+
+
+def check_template(template: Path, kind: str) -> str | None:
+    """Why a channel's template file cannot render an alert, or None when it can.
+
+    Renders a sample alert, so undefined names are caught as well as syntax
+    errors: before the daemon runs, not at 3 a.m.
+    """
+    try:
+        Renderer(template=template).render(_sample_view(template.name), kind)
+    except jinja2.TemplateSyntaxError as exc:
+        return f"{exc.filename or template}:{exc.lineno}: template syntax error: {exc.message}"
+    except jinja2.TemplateNotFound as exc:
+        return f"template {exc.name} not found"
+    except jinja2.TemplateError as exc:
+        return f"{template}: template error: {exc}"
+    return None

@@ -1,0 +1,417 @@
+"""The optional health and metrics endpoint: ``/healthz`` and ``/metrics`` on loopback.
+
+    daemon ── Metrics.observe_* (counters)  ┐
+           ── HealthCheck.tick (poll tick)  ├─ HealthServer (asyncio, on the daemon's event loop)
+           ── refresh hook (store gauges)   ┘     GET /healthz  200 | 503, JSON
+                                                  GET /metrics  Prometheus text format
+
+The server runs on the daemon's own event loop, so everything it calls (the
+database probe, the refresh hook that reads the store) runs on the thread that
+owns the SQLite connection. A stalled loop does not answer at all, which a
+health checker counts as unhealthy too.
+
+There is no authentication, so the server refuses non-loopback addresses
+unless told explicitly that they are wanted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http import HTTPStatus
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client import PlatformCollector, ProcessCollector
+
+from monitor import __version__
+from monitor.errors import ConfigError, MonitorError
+
+log = logging.getLogger("monitor.health")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9464
+# The format generate_latest writes (the classic text format every Prometheus reads).
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+PollOutcome = Literal["ok", "not_modified", "error"]
+PollStage = Literal["retrieve", "parse", "feed", "internal"]
+DeliveryOutcome = Literal["sent", "retry", "dead"]
+POLL_OUTCOMES: tuple[PollOutcome, ...] = ("ok", "not_modified", "error")
+POLL_STAGES: tuple[PollStage, ...] = ("retrieve", "parse", "feed", "internal")
+DELIVERY_OUTCOMES: tuple[DeliveryOutcome, ...] = ("sent", "retry", "dead")
+ALERT_STATUSES = ("pending", "sent", "dead")
+
+# From "the channel took it at once" to "it got through after a day of retries".
+LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400)
+
+
+class HealthServerError(MonitorError, OSError):
+    """The health endpoint could not listen on its address."""
+
+
+# --- metrics -------------------------------------------------------------------
+
+
+class Metrics:
+    """What the daemon counts, in a registry of its own (not prometheus_client's global one)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        Info("news_monitor_build", "The running news-monitor.", registry=registry).info({"version": __version__})
+        self.polls = Counter(
+            "news_monitor_polls", "Feed polls by outcome.", ["feed", "outcome"], registry=registry
+        )
+        self.poll_errors = Counter(
+            "news_monitor_poll_errors", "Failed feed polls by the stage that failed.", ["feed", "stage"], registry=registry
+        )
+        self.items = Counter(
+            "news_monitor_items", "New or changed items stored.", ["feed"], registry=registry
+        )
+        self.matches = Counter(
+            "news_monitor_matches", "Items a watch rule matched.", ["rule"], registry=registry
+        )
+        self.alerts = Gauge(
+            "news_monitor_alerts", "Alerts in the outbox by status.", ["status"], registry=registry
+        )
+        self.deliveries = Counter(
+            "news_monitor_deliveries", "Send attempts by channel and outcome.", ["channel", "outcome"], registry=registry
+        )
+        self.delivery_latency = Histogram(
+            "news_monitor_delivery_latency_seconds",
+            "From the alert's commit to the outbox until its channel accepted it.",
+            ["channel"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.last_tick = Gauge(
+            "news_monitor_last_tick_timestamp_seconds", "When the scheduler last ran the poll tick (Unix time).",
+            registry=registry,
+        )
+        self.database_writable = Gauge(
+            "news_monitor_database_writable", "1 if the last database probe could write, else 0.", registry=registry
+        )
+        self._alert_statuses = set(ALERT_STATUSES)
+        for status in ALERT_STATUSES:
+            self.alerts.labels(status)
+
+    def declare(self, *, feeds: Iterable[str] = (), rules: Iterable[str] = (), channels: Iterable[str] = ()) -> None:
+        """Create the series of these names at zero, so that rates work from their first event."""
+        for feed in feeds:
+            self.items.labels(feed)
+            for outcome in POLL_OUTCOMES:
+                self.polls.labels(feed, outcome)
+        for rule in rules:
+            self.matches.labels(rule)
+        for channel in channels:
+            self.delivery_latency.labels(channel)
+            for delivery in DELIVERY_OUTCOMES:
+                self.deliveries.labels(channel, delivery)
+
+    def observe_poll(self, feed: str, outcome: PollOutcome, *, items: int = 0, stage: PollStage | None = None) -> None:
+        """Count one poll; ``stage`` says where an ``error`` happened (``internal`` for a crash)."""
+        if outcome not in POLL_OUTCOMES:
+            raise ValueError(f"unknown poll outcome {outcome!r}; expected one of {', '.join(POLL_OUTCOMES)}")
+        self.polls.labels(feed, outcome).inc()
+        if outcome == "error":
+            self.poll_errors.labels(feed, stage or "internal").inc()
+        if items:
+            self.items.labels(feed).inc(items)
+
+    def observe_match(self, rule: str, count: int = 1) -> None:
+        self.matches.labels(rule).inc(count)
+
+    def observe_delivery(self, channel: str, outcome: DeliveryOutcome, latency: timedelta | None = None) -> None:
+        """Count one send attempt; ``latency`` (sent alerts only) is from the alert's creation to now."""
+        if outcome not in DELIVERY_OUTCOMES:
+            raise ValueError(f"unknown delivery outcome {outcome!r}; expected one of {', '.join(DELIVERY_OUTCOMES)}")
+        self.deliveries.labels(channel, outcome).inc()
+        if outcome == "sent" and latency is not None:
+            # A clock stepped backwards must not produce a negative observation.
+            self.delivery_latency.labels(channel).observe(max(0.0, latency.total_seconds()))
+
+    def set_alert_counts(self, counts: Mapping[str, int]) -> None:
+        """Follow ``Store.alert_counts()``; a status that has no rows any more drops to zero."""
+        self._alert_statuses.update(counts)
+        for status in self._alert_statuses:
+            self.alerts.labels(status).set(counts.get(status, 0))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+# --- health --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HealthStatus:
+    """The answer of ``/healthz``: healthy or not, why not, and the figures behind it."""
+
+    healthy: bool
+    problems: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        payload = {"status": "ok" if self.healthy else "unhealthy", "problems": list(self.problems), **self.details}
+        return json.dumps(payload, default=str).encode() + b"\n"
+
+
+class HealthCheck:
+    """Healthy while the scheduler ticks and the database accepts writes.
+
+    ``probe_database`` raises when the database would refuse a write; it runs
+    on the caller's thread (the event loop), at most once per
+    ``probe_interval`` seconds, and its answer is kept in between. Ages are
+    measured on ``clock`` (monotonic by default, so that a step of the wall
+    clock cannot make a running daemon look stalled).
+    """
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        probe_database: Callable[[], None],
+        *,
+        max_tick_age: float = 60.0,
+        probe_interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.metrics = metrics
+        self.probe_database = probe_database
+        self.max_tick_age = max_tick_age
+        self.probe_interval = probe_interval
+        self.clock = clock
+        self._last_tick: float | None = None
+        self._probed_at: float | None = None
+        self._database_problem: str | None = None
+
+    def tick(self) -> None:
+        """Call from the scheduler's poll tick."""
+        self._last_tick = self.clock()
+        self.metrics.last_tick.set_to_current_time()
+
+    def status(self) -> HealthStatus:
+        now = self.clock()
+        problems = []
+        tick_age = None if self._last_tick is None else now - self._last_tick
+        if tick_age is None:
+            problems.append("the scheduler has not run the poll tick yet")
+        elif tick_age > self.max_tick_age:
+            problems.append(f"the scheduler has not run the poll tick for {tick_age:.0f}s (limit {self.max_tick_age:.0f}s)")
+        database = self._probe(now)
+        if database is not None:
+            problems.append(f"the database does not accept writes: {database}")
+        details = {
+            "last_tick_age_seconds": None if tick_age is None else round(tick_age, 3),
+            "database": "writable" if database is None else "failing",
+        }
+        return HealthStatus(healthy=not problems, problems=tuple(problems), details=details)
+
+    def _probe(self, now: float) -> str | None:
+        if self._probed_at is None or now - self._probed_at >= self.probe_interval:
+            try:
+                self.probe_database()
+                self._database_problem = None
+            except Exception as exc:  # whatever the probe raises means "not writable", with its reason
+                self._database_problem = str(exc) or type(exc).__name__
+                log.warning("health.database_probe_failed", extra={"error": self._database_problem})
+            self._probed_at = now
+            self.metrics.database_writable.set(0 if self._database_problem else 1)
+        return self._database_problem
+
+
+# --- the HTTP server -----------------------------------------------------------
+
+MAX_LINE_BYTES = 8192
+MAX_HEADER_LINES = 100
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: HTTPStatus, reason: str):
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: HTTPStatus
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def encode(self, *, head: bool = False) -> bytes:
+        lines = [
+            f"HTTP/1.1 {self.status.value} {self.status.phrase}",
+            f"Content-Type: {self.content_type}",
+            f"Content-Length: {len(self.body)}",
+            "Cache-Control: no-store",
+            "Connection: close",
+            *(f"{name}: {value}" for name, value in self.headers),
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else self.body)
+
+
+def _text(status: HTTPStatus, message: str, *headers: tuple[str, str]) -> _Response:
+    return _Response(status, message.encode() + b"\n", headers=headers)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+class HealthServer:
+    """A minimal HTTP/1.1 server for ``/healthz`` and ``/metrics`` on the running event loop.
+
+    One request per connection. ``refresh`` is called before each scrape of
+    ``/metrics`` to set gauges from the store (it runs on the event loop, so it
+    may use the store). Nothing a client sends can raise out of a handler.
+    """
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        health: Callable[[], HealthStatus],
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        refresh: Callable[[], None] | None = None,
+        allow_remote: bool = False,
+        request_timeout: float = 5.0,
+    ):
+        if not allow_remote and not is_loopback(host):
+            raise ConfigError(
+                [
+                    f"health endpoint: refusing to listen on {host!r}: it has no authentication, so it listens "
+                    "on a loopback address (127.0.0.1 or ::1) unless a non-loopback address is explicitly allowed"
+                ]
+            )
+        self.metrics = metrics
+        self.health = health
+        self.host = host
+        self.requested_port = port
+        self.refresh = refresh
+        self.request_timeout = request_timeout
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.StreamWriter] = set()
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the one the OS chose when asked for port 0)."""
+        if self._server is None or not self._server.sockets:
+            return self.requested_port
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        try:
+            self._server = await asyncio.start_server(
+                self._handle, self.host, self.requested_port, limit=MAX_LINE_BYTES, reuse_address=True
+            )
+        except OSError as exc:
+            raise HealthServerError(
+                exc.errno,
+                f"health endpoint: cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}; "
+                "choose another port or stop what is using it",
+            ) from exc
+        log.info("health.listening", extra={"url": f"http://{self._authority()}/"})
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        for writer in list(self._connections):
+            writer.transport.abort()
+        await self._server.wait_closed()
+        self._server = None
+
+    def _authority(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.add(writer)
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                try:
+                    method, path = await _read_request(reader)
+                except _BadRequest as exc:
+                    log.debug("health.bad_request", extra={"reason": exc.reason})
+                    writer.write(_text(exc.status, exc.reason).encode())
+                else:
+                    writer.write(self._respond(method, path).encode(head=method == "HEAD"))
+                await writer.drain()
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            writer.transport.abort()  # a slow or vanished client gets no more of our time
+        except Exception:
+            log.exception("health.handler_failed")
+            writer.transport.abort()
+        finally:
+            self._connections.discard(writer)
+            writer.close()
+
+    def _respond(self, method: str, path: str) -> _Response:
+        if path not in ("/healthz", "/metrics"):
+            return _text(HTTPStatus.NOT_FOUND, "not found; this server answers /healthz and /metrics")
+        if method not in ("GET", "HEAD"):
+            return _text(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed here", ("Allow", "GET, HEAD"))
+        if path == "/healthz":
+            return self._healthz()
+        return self._metrics()
+
+    def _healthz(self) -> _Response:
+        try:
+            status = self.health()
+        except Exception as exc:
+            log.exception("health.check_failed")
+            status = HealthStatus(healthy=False, problems=(f"the health check itself failed: {exc!r}",))
+        code = HTTPStatus.OK if status.healthy else HTTPStatus.SERVICE_UNAVAILABLE
+        return _Response(code, status.to_json(), "application/json")
+
+    def _metrics(self) -> _Response:
+        if self.refresh is not None:
+            try:
+                self.refresh()
+            except Exception:  # serve the counters anyway; the gauges keep their last values
+                log.exception("health.refresh_failed")
+        return _Response(HTTPStatus.OK, self.metrics.exposition(), METRICS_CONTENT_TYPE)
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str]:
+    """The method and path of one request; the headers are read and ignored."""
+    lines: list[bytes] = []
+    while True:
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.LimitOverrunError:
+            raise _BadRequest(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request line or header too long") from None
+        line = line.rstrip(b"\r\n")
+        if not line:
+            if lines:
+                break
+            continue  # RFC 9112 2.2: ignore empty lines before the request line
+        lines.append(line)
+        if len(lines) > MAX_HEADER_LINES:
+            raise _BadRequest(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "too many header lines")
+    parts = lines[0].decode("latin-1").split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise _BadRequest(HTTPStatus.BAD_REQUEST, "malformed request line")
+    method, target, _ = parts
+    path = urlsplit(target).path
+    if not method.isalpha() or not path.startswith("/"):
+        raise _BadRequest(HTTPStatus.BAD_REQUEST, "malformed request line")
+    return method, path
