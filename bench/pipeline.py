@@ -92,7 +92,7 @@ def main() -> None:
             t1 = time.perf_counter()
             matches = [rulebook.match(document_for(i, "bench", (), m)) for i, m in zip(batch, mentions, strict=True)]
             t2 = time.perf_counter()
-            records = plan_records(batch, mentions, matches, rulebook.rules, backfill=False)
+            records = plan_records(batch, mentions, matches, rulebook.rules)
             store.record_poll(
                 PollResult(feed.id, now, now + timedelta(minutes=10), "bench", None, None, "Bench", records)
             )

@@ -28,7 +28,7 @@ from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config, load
 from monitor.entities import EntityExtractor, load_pipeline
 from monitor.errors import ConfigError
 from monitor.feeds.fetch import new_client
-from monitor.pipeline import PollReport, Rulebook, Runtime, poll_feed, poll_feeds
+from monitor.pipeline import PollReport, Rulebook, Runtime, enrich_backlog, poll_feed, poll_feeds
 from monitor.store import FeedState, Store
 
 log = logging.getLogger("monitor.daemon")
@@ -93,8 +93,15 @@ class Monitor:
         if feed_name is not None:
             feeds = [feed for feed in feeds if feed.name == feed_name]
         reports = await poll_feeds(self.runtime, feeds)
+        while await enrich_backlog(self.runtime):
+            pass
         delivery = await self.deliver()
         return reports, delivery
+
+    async def _enrich_tick(self) -> None:
+        # One batch after another, yielding in between so polls get the CPU thread too.
+        while not self._stopping.is_set() and await enrich_backlog(self.runtime):
+            await asyncio.sleep(0)
 
     async def deliver(self) -> DeliveryReport:
         async with self._delivery_lock:
@@ -177,6 +184,7 @@ class Monitor:
             next_run_time=utcnow(),
         )
         scheduler.add_job(self._watch_config, "interval", seconds=CONFIG_WATCH_SECONDS, id="config-watch")
+        scheduler.add_job(self._enrich_tick, "interval", seconds=POLL_TICK_SECONDS, id="enrich")
         scheduler.add_job(
             self.maintain, "interval", seconds=MAINTENANCE_SECONDS, id="maintenance",
             next_run_time=utcnow() + timedelta(seconds=60),

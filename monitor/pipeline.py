@@ -5,7 +5,9 @@
 
 The deciding is done elsewhere and is pure: ``feeds.schedule`` says when to
 poll next, ``rules`` says which rules match and why, :func:`plan_records`
-says what to store and whom to alert.
+says what to store and whom to alert. Items of a feed's first fetch alert
+nobody; they are stored at once and get their entities and matches later
+(:func:`enrich_backlog`), so that they never delay the analysis of new items.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from monitor.feeds.fetch import fetch
 from monitor.feeds.parse import parse_feed
 from monitor.items import Item, Mention
 from monitor.rules.match import CompiledRule, Document, Hit, Lexicon, RuleIndex, compile_rule
-from monitor.store import FeedState, ItemRecord, MatchRecord, PollResult, Store
+from monitor.store import Enrichment, FeedState, ItemRecord, MatchRecord, PollResult, Store
 
 log = logging.getLogger("monitor.pipeline")
 T = TypeVar("T")
@@ -134,22 +136,12 @@ def plan_records(
     mentions: Sequence[Sequence[Mention]],
     matches: Sequence[Sequence[tuple[CompiledRule, list[Hit]]]],
     rules: dict[str, RuleConfig],
-    *,
-    backfill: bool,
 ) -> list[ItemRecord]:
-    """What to store for each fresh item, and whom to alert.
-
-    During backfill (a feed's first fetch) matches are stored but nobody is
-    alerted: those stories are old news to the user.
-    """
+    """What to store for each new item, and whom each match alerts."""
     records = []
     for item, item_mentions, item_matches in zip(items, mentions, matches, strict=True):
         match_records = [
-            MatchRecord(
-                rule=rule.name,
-                hits=[hit.to_dict() for hit in hits],
-                channels=() if backfill else tuple(rules[rule.name].notify),
-            )
+            MatchRecord(rule=rule.name, hits=[hit.to_dict() for hit in hits], channels=tuple(rules[rule.name].notify))
             for rule, hits in item_matches
         ]
         records.append(ItemRecord(item, item_mentions, match_records))
@@ -187,16 +179,15 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
         log.info("poll.parse_warning", extra={"feed": feed.name, "warning": parsed.warning})
     known = runtime.store.known_items(feed.id, [item.key for item in parsed.items])
     fresh = fresh_items(parsed.items, known)
-    mentions = await runtime.in_cpu_thread(runtime.extractor.extract, [(i.title, i.text) for i in fresh]) if fresh else []
     feed_config = runtime.config.feed(feed.name)
-    feed_tags = feed_config.tags if feed_config else ()
-    rulebook = runtime.rulebook
-    matches = [
-        rulebook.match(document_for(item, feed.name, feed_tags, item_mentions))
-        for item, item_mentions in zip(fresh, mentions, strict=True)
-    ]
     backfill = not feed.first_fetch_done and not (feed_config and feed_config.alert_first_fetch)
-    records = plan_records(fresh, mentions, matches, rulebook.rules, backfill=backfill)
+    if backfill:
+        # Nobody is alerted about a first fetch, so its entities and matches
+        # can wait: enrich_backlog() adds them when the CPU is free, and new
+        # items of other feeds are not queued behind a thousand old ones.
+        records = [ItemRecord(item, (), (), enriched=False) for item in fresh]
+    else:
+        records = await _analyse(runtime, feed.name, fresh)
     next_poll = schedule.after_success(now, limits)
     counts = runtime.store.record_poll(
         PollResult(
@@ -223,6 +214,48 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
         },
     )
     return PollReport(feed.name, ok=True, new_items=len(fresh), alerts=counts["alerts"], seconds=time.monotonic() - started)
+
+
+async def _analyse(runtime: Runtime, feed_name: str, items: Sequence[Item]) -> list[ItemRecord]:
+    """Entities and matches of new items, and the alerts they call for."""
+    if not items:
+        return []
+    mentions = await runtime.in_cpu_thread(runtime.extractor.extract, [(i.title, i.text) for i in items])
+    matches = _match(runtime, feed_name, items, mentions)
+    return plan_records(items, mentions, matches, runtime.rulebook.rules)
+
+
+def _match(
+    runtime: Runtime, feed_name: str, items: Sequence[Item], mentions: Sequence[Sequence[Mention]]
+) -> list[list[tuple[CompiledRule, list[Hit]]]]:
+    feed_config = runtime.config.feed(feed_name)
+    feed_tags = feed_config.tags if feed_config else ()
+    return [
+        runtime.rulebook.match(document_for(item, feed_name, feed_tags, item_mentions))
+        for item, item_mentions in zip(items, mentions, strict=True)
+    ]
+
+
+async def enrich_backlog(runtime: Runtime, batch: int = 64) -> int:
+    """Add entities and matches to one batch of items stored without them; how many.
+
+    Matches found this way are history (for `rules test`, `explain`); they
+    alert nobody, as the items were old news when they arrived.
+    """
+    stored = runtime.store.unenriched_items(batch)
+    if not stored:
+        return 0
+    items = [s.item for s in stored]
+    mentions = await runtime.in_cpu_thread(runtime.extractor.extract, [(i.title, i.text) for i in items])
+    enrichments = []
+    for one, item_mentions in zip(stored, mentions, strict=True):
+        matches = _match(runtime, one.feed, [one.item], [item_mentions])[0]
+        enrichments.append(
+            Enrichment(one.id, item_mentions, [MatchRecord(rule.name, [h.to_dict() for h in hits], ()) for rule, hits in matches])
+        )
+    matched = runtime.store.record_enrichment(enrichments, runtime.clock())
+    log.info("enrich.done", extra={"items": len(stored), "matches": matched})
+    return len(stored)
 
 
 def _record_failure(

@@ -118,6 +118,11 @@ _MIGRATIONS: list[str] = [
     );
     CREATE INDEX alerts_due ON alerts(status, next_attempt_at);
     """,
+    # 2: items of a first fetch are stored at once and enriched (entities, matches) later
+    """
+    ALTER TABLE items ADD COLUMN enriched INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX items_unenriched ON items(id) WHERE enriched = 0;
+    """,
 ]
 
 
@@ -146,6 +151,16 @@ class MatchRecord:
 @dataclass(frozen=True)
 class ItemRecord:
     item: Item
+    mentions: Sequence[Mention]
+    matches: Sequence[MatchRecord] = ()
+    enriched: bool = True  # False: entities and matches come later (enrich_backlog)
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """Entities and matches found for a stored item after the fact (no alerts)."""
+
+    item_id: int
     mentions: Sequence[Mention]
     matches: Sequence[MatchRecord] = ()
 
@@ -354,7 +369,7 @@ class Store:
                 ],
             )
             for record in result.records:
-                item_id = self._upsert_item(result.feed_id, record.item, now)
+                item_id = self._upsert_item(result.feed_id, record.item, now, enriched=record.enriched)
                 counts["items"] += 1
                 self._replace_entities(item_id, record.mentions)
                 for match in record.matches:
@@ -362,6 +377,25 @@ class Store:
                     for channel in match.channels:
                         counts["alerts"] += self._insert_alert(item_id, match.rule, channel, now)
         return counts
+
+    def unenriched_items(self, limit: int = 64) -> list[StoredItem]:
+        """Items stored without entities and matches yet, oldest first."""
+        return self._stored_items("items.enriched = 0 ORDER BY items.id LIMIT ?", [limit])
+
+    def unenriched_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM items WHERE enriched = 0").fetchone()[0]
+
+    def record_enrichment(self, enrichments: Sequence[Enrichment], now: datetime) -> int:
+        """Store entities and matches found after the fact; returns the matches written."""
+        written = 0
+        stamp = to_db_time(now)
+        with self._transaction():
+            for enrichment in enrichments:
+                self._replace_entities(enrichment.item_id, enrichment.mentions)
+                for match in enrichment.matches:
+                    written += self._insert_match(enrichment.item_id, match, stamp)
+                self.db.execute("UPDATE items SET enriched = 1 WHERE id = ?", [enrichment.item_id])
+        return written
 
     def record_not_modified(self, feed_id: int, polled_at: datetime, next_poll_at: datetime, reason: str) -> None:
         now = to_db_time(polled_at)
@@ -383,8 +417,9 @@ class Store:
                 [now, error, now, to_db_time(next_poll_at), reason, feed_id],
             )
 
-    def _upsert_item(self, feed_id: int, item: Item, now: str | None) -> int:
+    def _upsert_item(self, feed_id: int, item: Item, now: str | None, *, enriched: bool = True) -> int:
         values = {
+            "enriched": int(enriched),
             "guid": item.guid,
             "link": item.link,
             "title": item.title,

@@ -55,6 +55,7 @@ def test_a_story_reaches_email_and_slack_once_and_a_restart_repeats_nothing(tmp_
 
     # The first fetch is backfill: an older Xi/Putin story is stored, not alerted.
     daemon.wait_for_log(r"poll\.done feed=wire .*backfill=true")
+    daemon.wait_for_log(r"enrich\.done items=2 matches=1")
     daemon.wait_for_log(r"poll\.not_modified feed=wire")
     assert smtp.messages == [] and webhook.requests == []
     assert db_rows(config, "SELECT count(*) FROM matches") == [(1,)]

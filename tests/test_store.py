@@ -7,7 +7,8 @@ import pytest
 
 from monitor.errors import StorageError
 from monitor.items import Item, Mention
-from monitor.store import ItemRecord, MatchRecord, PollResult, Store
+from monitor import store as store_module
+from monitor.store import Enrichment, ItemRecord, MatchRecord, PollResult, Store
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -43,7 +44,7 @@ def test_a_new_database_is_migrated_marked_and_in_wal_mode(tmp_path):
     path = tmp_path / "new.db"
     Store.open(path).close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(store_module._MIGRATIONS)
     assert conn.execute("PRAGMA application_id").fetchone()[0] == 0x4E4D4F4E
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -199,3 +200,36 @@ def test_retention_keeps_pending_alerts_and_what_they_refer_to(store):
     assert deleted == {"alerts": 0, "matches": 2, "items": 2}
     assert {stored.item.guid for stored in store.iter_items()} == {"alerted-old", "new"}
     assert store.apply_retention(NOW, items=None, matches=None, alerts=None) == {"alerts": 0, "matches": 0, "items": 0}
+
+
+def test_an_older_database_is_migrated_in_place_keeping_its_data(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(store_module, "_MIGRATIONS", store_module._MIGRATIONS[:1])
+    old = Store.open(path)
+    old.sync_feeds([("wire", "http://127.0.0.1/wire.xml")], NOW)
+    with old.db.conn:  # as version 1 wrote items
+        old.db.execute(
+            "INSERT INTO items (feed_id, key, guid, title, text, first_seen_at, updated_at, content_hash)"
+            " VALUES (?, 'a', 'a', 'Title', 'Text', ?, ?, 'hash')",
+            [old.feeds()[0].id, NOW.isoformat(), NOW.isoformat()],
+        )
+    old.close()
+    monkeypatch.undo()
+    migrated = Store.open(path)
+    assert migrated.schema_version == len(store_module._MIGRATIONS) > 1
+    assert [stored.item.guid for stored in migrated.iter_items()] == ["a"]
+    assert migrated.unenriched_count() == 0  # items from before were enriched on arrival
+    migrated.close()
+
+
+def test_items_stored_unenriched_get_their_entities_and_matches_later(store):
+    feed = store.feeds()[0]
+    poll(store, feed.id, ItemRecord(item("a"), [], [], enriched=False), ItemRecord(item("b"), [], [], enriched=False))
+    [first, second] = store.unenriched_items()
+    mention = Mention("Putin", "Vladimir Putin", "PERSON", "title", 7, 12)
+    written = store.record_enrichment([Enrichment(first.id, [mention], [MatchRecord("r", [], ())])], NOW)
+    assert written == 1
+    assert [stored.id for stored in store.unenriched_items()] == [second.id]
+    assert store.count("alerts") == 0  # enrichment never alerts
+    [stored] = [s for s in store.iter_items() if s.id == first.id]
+    assert stored.mentions == (mention,)
