@@ -105,6 +105,15 @@ class RetentionSettings(_Strict):
     alerts: Duration | None = timedelta(days=365)
 
 
+class HealthSettings(_Strict):
+    """The optional /healthz and /metrics endpoint (off by default; no authentication)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+    allow_remote: bool = False  # listen on a non-loopback address: anyone who reaches it may read it
+
+
 class ChannelConfig(_Strict):
     url: str
     format: Literal["text", "markdown", "html"] | None = None
@@ -132,6 +141,7 @@ class MonitorSettings(_Strict):
     nlp: NlpSettings = NlpSettings()
     delivery: DeliverySettings = DeliverySettings()
     retention: RetentionSettings = RetentionSettings()
+    health: HealthSettings = HealthSettings()
     admin_channel: str | None = None
     channels: dict[str, ChannelConfig] = {}
     feeds: tuple[FeedConfig, ...] = ()
@@ -402,6 +412,15 @@ def _check_settings(
     if settings.admin_channel and settings.admin_channel not in {*settings.channels, CONSOLE_CHANNEL}:
         problems.add(
             file, located.position(("admin_channel",)), f"admin_channel {settings.admin_channel!r} is not a channel"
+        )
+    from monitor.health import is_loopback
+
+    if settings.health.enabled and not settings.health.allow_remote and not is_loopback(settings.health.host):
+        problems.add(
+            file,
+            located.position(("health", "host")),
+            f"health.host {settings.health.host!r} is not a loopback address; the endpoint has no "
+            "authentication: set health.allow_remote: true if that is what you want",
         )
     if settings.poll.min_interval > settings.poll.max_interval:
         problems.add(file, located.position(("poll", "min_interval")), "poll.min_interval is above poll.max_interval")

@@ -28,6 +28,7 @@ from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config, load
 from monitor.entities import EntityExtractor, load_pipeline
 from monitor.errors import ConfigError
 from monitor.feeds.fetch import new_client
+from monitor.health import HealthCheck, HealthServer, Metrics
 from monitor.pipeline import PollReport, Rulebook, Runtime, enrich_backlog, poll_feed, poll_feeds
 from monitor.store import FeedState, Store
 
@@ -60,7 +61,10 @@ class Monitor:
             rulebook=Rulebook.from_config(config),
             clock=clock,
         )
-        self.deliverer = Deliverer(store, config, clock)
+        self.metrics = Metrics()
+        self._declare_metrics(config)
+        self.health = HealthCheck(self.metrics, store.check_writable)
+        self.deliverer = Deliverer(store, config, clock, metrics=self.metrics)
         self.store.sync_feeds([(feed.name, feed.url) for feed in settings.feeds], clock())
         self._config_stamp = _config_stamp(config.directory)
         self._inflight: dict[str, asyncio.Task[PollReport]] = {}
@@ -75,6 +79,13 @@ class Monitor:
     def open(cls, config_dir: Path, clock: Callable[[], datetime] = utcnow) -> Monitor:
         config = load_config(config_dir)
         return cls(config, Store.open(config.settings.database), clock)
+
+    def _declare_metrics(self, config: Config) -> None:
+        self.metrics.declare(
+            feeds=[feed.name for feed in config.settings.feeds],
+            rules=[rule.name for rule in config.rules],
+            channels=config.channel_names,
+        )
 
     def _extractor(self, config: Config) -> EntityExtractor:
         nlp = config.settings.nlp
@@ -149,6 +160,7 @@ class Monitor:
             self.runtime.rulebook = rulebook
             self.runtime.extractor = self._extractor(config)
             self.deliverer.configure(config)
+            self._declare_metrics(config)
             self.store.sync_feeds([(feed.name, feed.url) for feed in config.settings.feeds], self.clock())
             log.info("config.reloaded", extra={"summary": config.summary()})
             return True
@@ -193,6 +205,7 @@ class Monitor:
         if watchdog:
             scheduler.add_job(self._watchdog, "interval", seconds=watchdog, id="watchdog")
         scheduler.start()
+        server = await self._start_health_server()
         log.info(
             "daemon.started",
             extra={"config": str(self.config.directory), "database": str(self.config.settings.database), "summary": self.config.summary()},
@@ -208,7 +221,24 @@ class Monitor:
             self.deliverer.stopping = True
             await self._drain()
             scheduler.shutdown(wait=False)
+            if server is not None:
+                await server.stop()
             log.info("daemon.stopped")
+
+    async def _start_health_server(self) -> HealthServer | None:
+        settings = self.config.settings.health
+        if not settings.enabled:
+            return None
+        server = HealthServer(
+            self.metrics,
+            self.health.status,
+            settings.host,
+            settings.port,
+            refresh=lambda: self.metrics.set_alert_counts(self.store.alert_counts()),
+            allow_remote=settings.allow_remote,
+        )
+        await server.start()
+        return server
 
     async def _watchdog(self) -> None:
         # Sent from the event loop: a stalled loop stops the pings and systemd restarts us.
@@ -223,6 +253,7 @@ class Monitor:
         self.reload()
 
     async def _poll_tick(self) -> None:
+        self.health.tick()
         for feed in self.store.feeds_due(self.clock()):
             if feed.name not in self._inflight and not self._stopping.is_set():
                 task = asyncio.create_task(self._poll(feed), name=f"poll:{feed.name}")
@@ -236,12 +267,18 @@ class Monitor:
                 report = await poll_feed(self.runtime, feed)
             if report.alerts:
                 self._deliver_soon()
-            return report
         except Exception as exc:
             log.exception("poll.crashed", extra={"feed": feed.name, "error": repr(exc)})
-            return PollReport(feed.name, ok=False, error=repr(exc))
+            report = PollReport(feed.name, ok=False, error=repr(exc), stage="internal")
         finally:
             self._inflight.pop(feed.name, None)
+        self._observe(report)
+        return report
+
+    def _observe(self, report: PollReport) -> None:
+        self.metrics.observe_poll(report.feed, report.outcome, items=report.new_items, stage=report.stage)  # type: ignore[arg-type]
+        for rule in set(report.matched_rules):
+            self.metrics.observe_match(rule, report.matched_rules.count(rule))
 
     def _deliver_soon(self) -> None:
         """Deliver new alerts now rather than at the next delivery tick."""

@@ -17,7 +17,6 @@ unless told explicitly that they are wanted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
@@ -70,21 +69,13 @@ class Metrics:
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         Info("news_monitor_build", "The running news-monitor.", registry=registry).info({"version": __version__})
-        self.polls = Counter(
-            "news_monitor_polls", "Feed polls by outcome.", ["feed", "outcome"], registry=registry
-        )
+        self.polls = Counter("news_monitor_polls", "Feed polls by outcome.", ["feed", "outcome"], registry=registry)
         self.poll_errors = Counter(
             "news_monitor_poll_errors", "Failed feed polls by the stage that failed.", ["feed", "stage"], registry=registry
         )
-        self.items = Counter(
-            "news_monitor_items", "New or changed items stored.", ["feed"], registry=registry
-        )
-        self.matches = Counter(
-            "news_monitor_matches", "Items a watch rule matched.", ["rule"], registry=registry
-        )
-        self.alerts = Gauge(
-            "news_monitor_alerts", "Alerts in the outbox by status.", ["status"], registry=registry
-        )
+        self.items = Counter("news_monitor_items", "New or changed items stored.", ["feed"], registry=registry)
+        self.matches = Counter("news_monitor_matches", "Items a watch rule matched.", ["rule"], registry=registry)
+        self.alerts = Gauge("news_monitor_alerts", "Alerts in the outbox by status.", ["status"], registry=registry)
         self.deliveries = Counter(
             "news_monitor_deliveries", "Send attempts by channel and outcome.", ["channel", "outcome"], registry=registry
         )
@@ -96,7 +87,8 @@ class Metrics:
             registry=registry,
         )
         self.last_tick = Gauge(
-            "news_monitor_last_tick_timestamp_seconds", "When the scheduler last ran the poll tick (Unix time).",
+            "news_monitor_last_tick_timestamp_seconds",
+            "When the scheduler last ran the poll tick (Unix time).",
             registry=registry,
         )
         self.database_writable = Gauge(

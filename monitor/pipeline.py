@@ -100,7 +100,13 @@ class PollReport:
     alerts: int = 0
     not_modified: bool = False
     error: str | None = None
+    stage: str | None = None  # where a poll failed: retrieve | parse | feed | internal
+    matched_rules: tuple[str, ...] = ()  # one entry per match
     seconds: float = 0.0
+
+    @property
+    def outcome(self) -> str:
+        return "error" if not self.ok else "not_modified" if self.not_modified else "ok"
 
 
 def document_for(item: Item, feed: str, feed_tags: Sequence[str], mentions: Sequence[Mention]) -> Document:
@@ -213,7 +219,14 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
             "seconds": round(time.monotonic() - started, 3),
         },
     )
-    return PollReport(feed.name, ok=True, new_items=len(fresh), alerts=counts["alerts"], seconds=time.monotonic() - started)
+    return PollReport(
+        feed.name,
+        ok=True,
+        new_items=len(fresh),
+        alerts=counts["alerts"],
+        matched_rules=tuple(match.rule for record in records for match in record.matches),
+        seconds=time.monotonic() - started,
+    )
 
 
 async def _analyse(runtime: Runtime, feed_name: str, items: Sequence[Item]) -> list[ItemRecord]:
@@ -270,7 +283,7 @@ def _record_failure(
         "poll.failed",
         extra={"feed": feed.name, "url": feed.url, "stage": kind, "error": reason, "next_poll": next_poll.at.isoformat(timespec="seconds")},
     )
-    return PollReport(feed.name, ok=False, error=reason, seconds=time.monotonic() - started)
+    return PollReport(feed.name, ok=False, error=reason, stage=kind, seconds=time.monotonic() - started)
 
 
 async def poll_feeds(runtime: Runtime, feeds: Sequence[FeedState]) -> list[PollReport]:
@@ -283,6 +296,6 @@ async def poll_feeds(runtime: Runtime, feeds: Sequence[FeedState]) -> list[PollR
                 return await poll_feed(runtime, feed)
             except Exception as exc:  # a bug or a storage failure: keep the other feeds going
                 log.exception("poll.crashed", extra={"feed": feed.name, "error": repr(exc)})
-                return PollReport(feed.name, ok=False, error=f"internal error: {exc!r}")
+                return PollReport(feed.name, ok=False, error=f"internal error: {exc!r}", stage="internal")
 
     return list(await asyncio.gather(*(bounded(feed) for feed in feeds)))

@@ -286,6 +286,24 @@ class Store:
                 self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 self.db.execute(f"PRAGMA user_version = {number}")
 
+    def check_writable(self) -> None:
+        """Raise StorageError unless a write could start now (for the health check).
+
+        Waits at most a second for the lock, not the usual 30: it runs on the
+        event loop.
+        """
+        conn = self.db.conn
+        if conn.in_transaction:
+            return
+        try:
+            conn.execute("PRAGMA busy_timeout = 1000")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise StorageError(f"database {self.path}: {exc}") from exc
+        finally:
+            conn.execute("PRAGMA busy_timeout = 30000")
+
     @property
     def schema_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]

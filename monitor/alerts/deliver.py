@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from monitor.alerts.channels import Channel, SendResult
 from monitor.alerts.render import AlertView, Message, Renderer, kind_for_url
 from monitor.config import Config, DeliverySettings
+from monitor.health import Metrics
 from monitor.store import PendingAlert, Store
 
 log = logging.getLogger("monitor.deliver")
@@ -53,9 +54,17 @@ def next_attempt(
 class Deliverer:
     """Sends the due alerts of the outbox through the configured channels."""
 
-    def __init__(self, store: Store, config: Config, clock: Callable[[], datetime], rng: random.Random | None = None):
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        clock: Callable[[], datetime],
+        rng: random.Random | None = None,
+        metrics: Metrics | None = None,
+    ):
         self.store = store
         self.clock = clock
+        self.metrics = metrics
         self.rng = rng or random.Random()
         self.stopping = False  # set on shutdown: finish the send in flight, start no other
         self._channels: dict[str, tuple[str, Channel]] = {}  # name -> (url, channel)
@@ -99,13 +108,18 @@ class Deliverer:
             else:
                 result = await self._send(channel, url, alert)
             if result.ok:
-                self.store.mark_sent(alert.id, self.clock())
+                now = self.clock()
+                self.store.mark_sent(alert.id, now)
+                if self.metrics is not None:
+                    self.metrics.observe_delivery(name, "sent", now - alert.created_at)
                 sent += 1
                 log.info("alert.sent", extra={"alert": alert.id, "rule": alert.rule, "channel": name})
                 continue
             reason = result.reason or "the channel refused the message (no reason given)"
             retry_at = next_attempt(alert, result, self.clock(), self.config.settings.delivery, self.rng)
             self.store.mark_failed(alert.id, reason, retry_at)
+            if self.metrics is not None:
+                self.metrics.observe_delivery(name, "dead" if retry_at is None else "retry")
             if retry_at is None:
                 dead += 1
                 log.error("alert.dead", extra={"alert": alert.id, "rule": alert.rule, "channel": name, "error": reason})
