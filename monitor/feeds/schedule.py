@@ -1,10 +1,62 @@
-"""When to poll a feed next. Pure: the clock and the randomness are passed in."""
+"""When to poll a feed next. Pure: the clock and the randomness are passed in.
+
+After a successful poll the wait is the longest of:
+
+* the feed's **pace**: its configured ``interval`` when the config sets one,
+  else a week divided by its entries of the last week (Miniflux's
+  entry-frequency scheduler), else the default interval; always within the
+  configured minimum and maximum;
+* what the server said about **freshness**: the RSS ``<ttl>``, Cache-Control
+  ``max-age`` (less ``Age``) and ``Expires``; never beyond the maximum;
+* **Retry-After**, which may go beyond the maximum up to :data:`RETRY_AFTER_CAP`.
+
+A configured interval is the feed owner's explicit wish ("poll the wire every
+5 minutes"), so it replaces the activity estimate and also beats the freshness
+hints: those say how long a copy may be reused, not that asking again is
+unwelcome, and conditional GET keeps the extra asks cheap. Retry-After is
+different: it is the server asking us to stay away, so it is honoured for
+every feed.
+
+Consecutive errors back off exponentially from the minimum up to the maximum.
+
+Every wait is jittered so that feeds added or failing together (a restart, an
+import of 1,000 feeds, a network outage) drift apart instead of polling in
+lockstep. Jitter never makes a poll earlier than the minimum or than a server
+asked, and never later than the cap that applies.
+"""
 
 from __future__ import annotations
 
+import email.utils
+import enum
 import random
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+__all__ = [
+    "RETRY_AFTER_CAP",
+    "WEEK",
+    "CacheHints",
+    "Limits",
+    "NextPoll",
+    "activity_interval",
+    "after_error",
+    "after_success",
+]
+
+WEEK = timedelta(days=7)
+# Retry-After may hold a feed back beyond the configured maximum: a server
+# that rate-limits us and sees us back early tends to ban us. Past a day the
+# value is more likely a misconfiguration than a wish, and a feed silent for
+# longer than that would go unnoticed.
+RETRY_AFTER_CAP = timedelta(hours=24)
+SUCCESS_JITTER = 0.10  # +-10% of the wait
+ERROR_JITTER = 0.20  # +-20%: failures often come in bursts (an outage)
+# RFC 9111 5.2.1.1: delta-seconds beyond 2**31 mean "as long as you like".
+_MAX_DELTA_SECONDS = 2**31
+_RANDOM = random.Random()
 
 
 @dataclass(frozen=True)
@@ -12,6 +64,7 @@ class Limits:
     interval: timedelta  # the feed's own interval, or the configured default
     minimum: timedelta
     maximum: timedelta
+    configured: bool = False  # True when ``interval`` is the feed's own, from the config
 
 
 @dataclass(frozen=True)
@@ -20,18 +73,85 @@ class NextPoll:
     reason: str
 
 
-def _clamp(value: timedelta, limits: Limits) -> timedelta:
-    return max(limits.minimum, min(value, limits.maximum))
+@dataclass(frozen=True)
+class CacheHints:
+    """What a response's headers say about when asking again is worthwhile.
+
+    ``max_age`` is the freshness left (max-age or s-maxage, less Age);
+    ``expires`` is on *our* clock (corrected by the response's Date header);
+    ``retry_after`` is how long the server asked us to wait.
+    ``cache_control`` is the directive behind ``max_age``, to explain it.
+    """
+
+    max_age: timedelta | None = None
+    expires: datetime | None = None
+    retry_after: timedelta | None = None
+    cache_control: str | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str], now: datetime) -> CacheHints:
+        """Read Cache-Control, Age, Expires, Date and Retry-After.
+
+        Header names are matched case-insensitively. ``no-cache`` and
+        ``no-store`` mean the content may change at any moment: no freshness
+        hint then. Expires counts only without max-age (RFC 9111 5.3).
+        """
+        lower = {name.lower(): value for name, value in headers.items()}
+        # Measure HTTP-dates against the server's own Date, so that a skewed
+        # local clock (or server clock) does not distort the wait.
+        served_at = _http_date(lower.get("date")) or now
+        max_age, cache_control, expires = _freshness(lower, now, served_at)
+        return cls(max_age, expires, _retry_after(lower.get("retry-after"), served_at), cache_control)
 
 
-def after_success(now: datetime, limits: Limits, *, retry_after: float | None = None) -> NextPoll:
-    """Next poll after a successful fetch (new items or 304)."""
-    interval = _clamp(limits.interval, limits)
-    reason = f"every {_human(interval)}"
-    if retry_after is not None and timedelta(seconds=retry_after) > interval:
-        interval = min(timedelta(seconds=retry_after), limits.maximum)
-        reason = f"server asked to wait {_human(interval)}"
-    return NextPoll(now + interval, reason)
+class _Kind(enum.Enum):
+    PACE = "pace"  # our own choice: jitter may go either way
+    SERVER = "server"  # a freshness hint: never poll earlier
+    RETRY = "retry"  # Retry-After: never earlier, may exceed the maximum
+
+
+@dataclass(frozen=True)
+class _Wait:
+    delay: timedelta
+    reason: str
+    kind: _Kind
+
+
+def activity_interval(entries_last_week: int, limits: Limits) -> timedelta:
+    """A week divided by the feed's entries of the last week, within the limits.
+
+    A feed with no entries in a week is polled at the maximum interval.
+    """
+    if entries_last_week <= 0:
+        return limits.maximum
+    # Whole minutes, as Miniflux does: seconds would only add noise to the reason.
+    return _clamp(timedelta(minutes=round(WEEK / timedelta(minutes=1) / entries_last_week)), limits)
+
+
+def after_success(
+    now: datetime,
+    limits: Limits,
+    *,
+    entries_last_week: int | None = None,
+    hints: CacheHints | None = None,
+    ttl_minutes: int | None = None,
+    retry_after: float | timedelta | None = None,
+    rng: random.Random | None = None,
+) -> NextPoll:
+    """Next poll after a successful fetch (new items or 304).
+
+    ``entries_last_week`` is None when unknown: the feed then keeps
+    ``limits.interval``. ``retry_after`` (seconds or a timedelta) adds to
+    ``hints.retry_after``; the longer one counts.
+    """
+    waits = _retry_waits(hints, retry_after)
+    if not limits.configured:
+        waits += _freshness_waits(now, hints, ttl_minutes)
+    # max() keeps the first of equals: a server's wait wins a tie with our own
+    # pace, so that jitter does not poll earlier than the server asked.
+    waits.append(_pace(limits, entries_last_week))
+    chosen = max(waits, key=lambda wait: wait.delay)
+    return _settle(now, chosen, limits, SUCCESS_JITTER, rng or _RANDOM)
 
 
 def after_error(
@@ -39,29 +159,177 @@ def after_error(
     limits: Limits,
     error_count: int,
     *,
-    retry_after: float | None = None,
+    retry_after: float | timedelta | None = None,
+    hints: CacheHints | None = None,
     rng: random.Random | None = None,
 ) -> NextPoll:
     """Next poll after the ``error_count``-th consecutive failure (1 for the first).
 
-    Exponential backoff from the minimum interval, with up to 25% jitter so
-    that many feeds failing together (a network outage) do not retry in lockstep.
+    The wait doubles from the minimum with each failure up to the maximum; a
+    longer Retry-After (a 429 or 503 usually carries one) wins.
     """
-    rng = rng or random.Random()
-    base = limits.minimum * (2 ** max(0, error_count - 1))
-    delay = min(base, limits.maximum)
-    delay = delay * (1 + 0.25 * rng.random())
-    delay = min(delay, limits.maximum)
-    reason = f"error backoff ({error_count} in a row)"
-    if retry_after is not None and timedelta(seconds=retry_after) > delay:
-        delay = min(timedelta(seconds=retry_after), limits.maximum)
-        reason = f"server asked to wait {_human(delay)}"
-    return NextPoll(now + delay, reason)
+    # Compare in seconds, exponent bounded: minimum * 2**n overflows timedelta.
+    exponent = min(max(0, error_count - 1), 64)
+    if limits.minimum.total_seconds() * 2.0**exponent >= limits.maximum.total_seconds():
+        backoff, note = limits.maximum, " (maximum)"
+    else:
+        backoff, note = limits.minimum * 2**exponent, ""
+    waits = _retry_waits(hints, retry_after)
+    waits.append(_Wait(backoff, f"error backoff ({error_count} in a row): {_human(backoff)}{note}", _Kind.PACE))
+    chosen = max(waits, key=lambda wait: wait.delay)  # Retry-After wins a tie, as above
+    return _settle(now, chosen, limits, ERROR_JITTER, rng or _RANDOM)
+
+
+def _pace(limits: Limits, entries_last_week: int | None) -> _Wait:
+    """The feed's own rhythm: configured, else from its activity, else the default."""
+    if limits.configured:
+        interval = _clamp(limits.interval, limits)
+        reason = f"configured interval {_human(limits.interval)}"
+        if interval != limits.interval:
+            reason += f": {_every(interval, limits.interval, limits)}"
+        return _Wait(interval, reason, _Kind.PACE)
+    if entries_last_week is None:
+        interval = _clamp(limits.interval, limits)
+        return _Wait(interval, _every(interval, limits.interval, limits), _Kind.PACE)
+    interval = activity_interval(entries_last_week, limits)
+    if entries_last_week <= 0:
+        return _Wait(interval, f"no entries last week: {_every(interval, interval, limits)}", _Kind.PACE)
+    entries = "1 entry" if entries_last_week == 1 else f"{entries_last_week} entries"
+    every = _every(interval, WEEK / entries_last_week, limits)
+    return _Wait(interval, f"{entries} last week: {every}", _Kind.PACE)
+
+
+def _freshness_waits(now: datetime, hints: CacheHints | None, ttl_minutes: int | None) -> list[_Wait]:
+    waits = []
+    if ttl_minutes is not None and ttl_minutes > 0:
+        waits.append(_Wait(timedelta(minutes=ttl_minutes), f"RSS ttl {_human(timedelta(minutes=ttl_minutes))}", _Kind.SERVER))
+    if hints is not None and hints.max_age is not None:
+        waits.append(_Wait(hints.max_age, f"server Cache-Control {hints.cache_control or 'max-age'}", _Kind.SERVER))
+    if hints is not None and hints.expires is not None and hints.expires > now:
+        left = hints.expires - now
+        waits.append(_Wait(left, f"server Expires in {_human(left)}", _Kind.SERVER))
+    return waits
+
+
+def _retry_waits(hints: CacheHints | None, retry_after: float | timedelta | None) -> list[_Wait]:
+    candidates = [hints.retry_after if hints else None, retry_after]
+    # Bounded before conversion: an absurd header value would overflow timedelta.
+    delays = [c if isinstance(c, timedelta) else timedelta(seconds=min(c, _MAX_DELTA_SECONDS)) for c in candidates if c is not None]
+    delays = [delay for delay in delays if delay > timedelta(0)]
+    if not delays:
+        return []
+    delay = max(delays)
+    return [_Wait(delay, f"Retry-After {_human(delay)}", _Kind.RETRY)]
+
+
+def _settle(now: datetime, wait: _Wait, limits: Limits, spread: float, rng: random.Random) -> NextPoll:
+    """The poll time for ``wait``: capped, then jittered within what is allowed."""
+    ceiling = max(limits.maximum, RETRY_AFTER_CAP) if wait.kind is _Kind.RETRY else limits.maximum
+    delay, reason, floor = wait.delay, wait.reason, limits.minimum
+    if delay > ceiling:
+        # Not honoured in full anyway, so jitter may go either way.
+        delay, reason = ceiling, f"{reason}, capped at {_human(ceiling)}"
+    elif wait.kind is not _Kind.PACE:
+        floor = delay
+    low = max(floor, delay * (1 - spread))
+    high = min(ceiling, delay * (1 + spread))
+    return NextPoll(now + low + (high - low) * rng.random(), reason)
+
+
+def _clamp(value: timedelta, limits: Limits) -> timedelta:
+    return max(limits.minimum, min(value, limits.maximum))
+
+
+def _every(interval: timedelta, wanted: timedelta, limits: Limits) -> str:
+    """``every 2h``, saying when a limit rather than the rule set the interval."""
+    if interval == limits.maximum and wanted >= limits.maximum:
+        return f"every {_human(interval)} (maximum)"
+    if interval == limits.minimum and wanted <= limits.minimum:
+        return f"every {_human(interval)} (minimum)"
+    return f"every {_human(interval)}"
+
+
+# --- HTTP headers -----------------------------------------------------------
+
+# One Cache-Control directive: a token, optionally "=" and a token or a quoted
+# string (which may hold commas, e.g. no-cache="Set-Cookie, Vary").
+_DIRECTIVE = re.compile(r'([^\s=,";]+)\s*(?:=\s*("[^"]*"?|[^\s,";]*))?')
+
+
+def _freshness(
+    headers: Mapping[str, str], now: datetime, served_at: datetime
+) -> tuple[timedelta | None, str | None, datetime | None]:
+    """(max_age, the directive behind it, expires) from lower-cased ``headers``."""
+    directives = _cache_control(headers.get("cache-control", ""))
+    if "no-cache" in directives or "no-store" in directives:
+        return None, None, None
+    # A poller usually reads through a CDN: what it can see changes only when
+    # the shared cache refetches, which s-maxage governs when present. "private"
+    # says no shared cache keeps the response, so s-maxage does not apply.
+    name = "s-maxage" if "s-maxage" in directives and "private" not in directives else "max-age"
+    lifetime = directives.get(name)
+    if lifetime is not None:
+        # Age is how long a cache has held it already: only the rest is fresh.
+        age = _delta_seconds(headers.get("age")) or 0
+        label = f"{name}={lifetime}" + (f" (Age {age}s)" if age else "")
+        return timedelta(seconds=max(0, lifetime - age)), label, None
+    expires = _http_date(headers.get("expires"))
+    # An invalid Expires ("0", "-1") means "already expired" (RFC 9111 5.3).
+    if expires is None or expires <= served_at:
+        return None, None, None
+    return None, None, now + (expires - served_at)
+
+
+def _cache_control(value: str) -> dict[str, int | None]:
+    """Directive name -> delta-seconds (None for flags or non-numeric arguments).
+
+    A directive given twice keeps its smaller value: RFC 9111 treats the
+    conflict as invalid freshness, and polling sooner is the safe reading.
+    """
+    directives: dict[str, int | None] = {}
+    for match in _DIRECTIVE.finditer(value):
+        name = match.group(1).lower()
+        seconds = _delta_seconds((match.group(2) or "").strip('"'))
+        previous = directives.get(name)
+        if seconds is not None and previous is not None:
+            seconds = min(seconds, previous)
+        if seconds is not None or name not in directives:
+            directives[name] = seconds
+    return directives
+
+
+def _delta_seconds(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return min(int(value), _MAX_DELTA_SECONDS) if value.isdigit() else None
+
+
+def _retry_after(value: str | None, served_at: datetime) -> timedelta | None:
+    """Retry-After as a wait: delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+    seconds = _delta_seconds(value)
+    if seconds is not None:
+        return timedelta(seconds=seconds)
+    when = _http_date(value)
+    return max(timedelta(0), when - served_at) if when else None
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    """``1d 2h``, ``10m``, ``90s`` -> ``1m 30s``: what ``status`` shows."""
+    seconds = round(delta.total_seconds())
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts)

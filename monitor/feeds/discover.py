@@ -1,0 +1,174 @@
+"""Finding the feed behind a web page. Pure: page text in, feed URLs out.
+
+``feeds add URL`` fetches URL once: when :func:`looks_like_feed` says the
+body is a feed it is subscribed to as is, otherwise :func:`feed_links` lists
+the feeds the page advertises through ``<link rel="alternate">``, best first.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+import unicodedata
+from collections.abc import Collection
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+__all__ = ["DiscoveredFeed", "feed_links", "looks_like_feed", "suggest_name"]
+
+# Lower rank first. RSS and Atom are equal: among them the page's own order
+# (its main feed before its comments feed) is the better guide.
+_FEED_TYPES = {
+    "application/rss+xml": 0,
+    "application/atom+xml": 0,
+    "application/feed+json": 1,
+    "application/json": 2,
+}
+_FEED_CONTENT_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/feed+json"})
+_XML_ROOTS = frozenset({"rss", "feed", "rdf:rdf"})
+# How much of a body is enough to see its root element.
+_SNIFF_BYTES = 4096
+# Prolog tokens that may come before the root element of an XML document.
+_PROLOG = re.compile(r"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.S | re.I)
+_ROOT = re.compile(r"\s*<([A-Za-z_][\w.:-]*)")
+_JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/")
+
+
+@dataclass(frozen=True)
+class DiscoveredFeed:
+    url: str
+    title: str | None
+    type: str  # the declared MIME type, lower case, without parameters
+
+
+def feed_links(html: str, base_url: str) -> list[DiscoveredFeed]:
+    """The feeds ``html`` (fetched from ``base_url``) links to, best first, each once."""
+    page = _LinkCollector()
+    page.feed(html)
+    page.close()
+    # <base href> sets the base for every relative URL in the page, including
+    # the links before it; a relative <base> is itself relative to the page.
+    base = urljoin(base_url, page.base_href) if page.base_href else base_url
+    found: dict[str, DiscoveredFeed] = {}
+    for attributes in page.links:
+        feed = _feed_from_link(attributes, base)
+        if feed is not None and feed.url not in found:
+            found[feed.url] = feed
+    # sorted() is stable: equal ranks keep the page's order.
+    return sorted(found.values(), key=lambda feed: _FEED_TYPES[feed.type])
+
+
+def looks_like_feed(content: bytes, content_type: str | None) -> bool:
+    """Whether ``content`` is a feed (RSS, Atom, RDF or JSON Feed) rather than a page.
+
+    The body decides: servers label feeds text/html and pages text/xml. The
+    Content-Type counts only when the body's start shows neither XML nor JSON.
+    """
+    head = _decode_head(content[:_SNIFF_BYTES])
+    stripped = head.lstrip()
+    if stripped.startswith(("{", "[")):
+        return _is_json_feed(content)
+    position = 0
+    while prolog := _PROLOG.match(head, position):
+        position = prolog.end()
+    root = _ROOT.match(head, position)
+    if root is not None:
+        return root.group(1).lower() in _XML_ROOTS
+    return _media_type(content_type) in _FEED_CONTENT_TYPES
+
+
+def suggest_name(title: str | None, url: str, taken: Collection[str] = ()) -> str:
+    """A short config name for a new feed: a slug of its title, else of its host.
+
+    ``-2``, ``-3``... are appended until the name is not in ``taken``.
+    """
+    base = _slug(title or "") or _slug(urlsplit(url).hostname or "") or "feed"
+    name, number = base, 1
+    while name in taken:
+        number += 1
+        name = f"{base}-{number}"
+    return name
+
+
+class _LinkCollector(HTMLParser):
+    """Collects the attributes of every ``<link>`` and the first ``<base href>``.
+
+    ``<link>`` elements are taken wherever they are: CMS plugins and broken
+    templates put some after ``<body>`` starts, and a ``<link>`` is never content.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[dict[str, str]] = []
+        self.base_href: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ("link", "base"):
+            return
+        # html.parser lower-cases names; the first of repeated attributes counts.
+        attributes: dict[str, str] = {}
+        for name, value in attrs:
+            attributes.setdefault(name, value or "")
+        if tag == "link":
+            self.links.append(attributes)
+        elif self.base_href is None and attributes.get("href", "").strip():
+            self.base_href = attributes["href"].strip()
+
+
+def _feed_from_link(attributes: dict[str, str], base: str) -> DiscoveredFeed | None:
+    rel = attributes.get("rel", "").lower().split()
+    kind = _media_type(attributes.get("type"))
+    href = attributes.get("href", "").strip()
+    if "alternate" not in rel or kind not in _FEED_TYPES or not href:
+        return None
+    url = urldefrag(urljoin(base, href)).url
+    if urlsplit(url).scheme not in ("http", "https"):
+        return None
+    # WordPress marks its REST API view of every page as an application/json
+    # alternate; it is a JSON document about the page, not a feed.
+    if kind == "application/json" and "/wp-json/" in url:
+        return None
+    title = " ".join(attributes.get("title", "").split()) or None
+    return DiscoveredFeed(url, title, kind)
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _decode_head(head: bytes) -> str:
+    """The start of a body as text, good enough to read tag names."""
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if head.startswith(bom):
+            return head[len(bom) :].decode(encoding, errors="ignore")
+    # UTF-16 without a BOM still shows its NUL bytes next to the ASCII '<'.
+    if head[:2] == b"\x00<":
+        return head.decode("utf-16-be", errors="ignore")
+    if head[:2] == b"<\x00":
+        return head.decode("utf-16-le", errors="ignore")
+    # Tag names are ASCII, and Latin-1 maps every byte to one character.
+    return head.decode("latin-1")
+
+
+def _is_json_feed(content: bytes) -> bool:
+    try:
+        document = json.loads(content)
+    except (ValueError, RecursionError):
+        return False
+    version = document.get("version") if isinstance(document, dict) else None
+    return isinstance(version, str) and _JSON_FEED_VERSION.match(version) is not None
+
+
+def _slug(text: str) -> str:
+    """``Le Monde – International`` -> ``le-monde-international``, at most 40 characters."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    words = re.findall(r"[a-z0-9]+", folded.removeprefix("www."))
+    slug = ""
+    for word in words:
+        candidate = f"{slug}-{word}" if slug else word
+        if len(candidate) > 40:
+            break
+        slug = candidate
+    return slug or (words[0][:40] if words else "")
