@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -89,7 +89,12 @@ class Runtime:
         poll = self.config.settings.poll
         feed = self.config.feed(feed_name)
         interval = feed.interval if feed and feed.interval else poll.default_interval
-        return schedule.Limits(interval=interval, minimum=poll.min_interval, maximum=poll.max_interval)
+        return schedule.Limits(
+            interval=interval,
+            minimum=poll.min_interval,
+            maximum=poll.max_interval,
+            configured=bool(feed and feed.interval),
+        )
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,12 @@ def fresh_items(items: Sequence[Item], known: dict[str, str]) -> list[Item]:
     return fresh
 
 
+def new_this_week(fresh: Sequence[Item], known: dict[str, str], now: datetime) -> int:
+    """How many of this poll's new (not merely changed) items were published in the last week."""
+    week_ago = now - timedelta(days=7)
+    return sum(1 for item in fresh if item.key not in known and (item.published_at or now) > week_ago)
+
+
 def plan_records(
     items: Sequence[Item],
     mentions: Sequence[Sequence[Mention]],
@@ -169,8 +180,11 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
                 last_modified=feed.last_modified,
                 max_bytes=settings.poll.max_bytes,
             )
+        hints = schedule.CacheHints.from_headers(fetched.headers, now)
         if fetched.not_modified:
-            next_poll = schedule.after_success(now, limits)
+            next_poll = schedule.after_success(
+                now, limits, entries_last_week=runtime.store.entries_last_week(feed.id, now), hints=hints
+            )
             runtime.store.record_not_modified(feed.id, now, next_poll.at, next_poll.reason)
             log.info("poll.not_modified", extra={"feed": feed.name})
             return PollReport(feed.name, ok=True, not_modified=True, seconds=time.monotonic() - started)
@@ -194,7 +208,13 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
         records = [ItemRecord(item, (), (), enriched=False) for item in fresh]
     else:
         records = await _analyse(runtime, feed.name, fresh)
-    next_poll = schedule.after_success(now, limits)
+    next_poll = schedule.after_success(
+        now,
+        limits,
+        entries_last_week=runtime.store.entries_last_week(feed.id, now) + new_this_week(fresh, known, now),
+        hints=hints,
+        ttl_minutes=parsed.ttl_minutes,
+    )
     counts = runtime.store.record_poll(
         PollResult(
             feed_id=feed.id,

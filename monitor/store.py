@@ -353,6 +353,19 @@ class Store:
         ).fetchall()
         return [_feed_state(row) for row in rows]
 
+    def entries_last_week(self, feed_id: int, now: datetime) -> int:
+        """The feed's items published (else first seen) in the week before ``now``.
+
+        By publish time where there is one: a first fetch stores a feed's old
+        items all at once, which says nothing about how often it publishes.
+        """
+        row = self.db.execute(
+            "SELECT count(*) FROM items WHERE feed_id = ? AND COALESCE(published_at, first_seen_at) > ?"
+            " AND COALESCE(published_at, first_seen_at) <= ?",
+            [feed_id, to_db_time(now - timedelta(days=7)), to_db_time(now)],
+        ).fetchone()
+        return int(row[0])
+
     def known_items(self, feed_id: int, keys: Sequence[str]) -> dict[str, str]:
         """Content hashes of the stored items of a feed among ``keys``."""
         found: dict[str, str] = {}

@@ -86,7 +86,7 @@ def write_config(
     directory.mkdir(parents=True, exist_ok=True)
     monitor = {
         "database": str(directory / "state" / "news-monitor.db"),
-        "poll": {"min_interval": "1s", "default_interval": "1s", "timeout": "5s", **(poll or {})},
+        "poll": {"min_interval": "1s", "default_interval": "1s", "max_interval": "1s", "timeout": "5s", **(poll or {})},
         "delivery": {"interval": "1s", "retry_initial": "1s", "retry_max": "2s", **(delivery or {})},
         "channels": channels or {},
         "feeds": list(feeds),

@@ -185,7 +185,7 @@ def test_sigterm_during_a_slow_poll_finishes_cleanly_and_loses_nothing(tmp_path,
         ],
         rules=[{"name": "xi-putin", "query": "Xi AND Putin", "notify": ["console"]}],
         entities=DEFAULT_ENTITIES,
-        poll={"default_interval": "1h"},
+        poll={"default_interval": "1h", "max_interval": "1h"},
     )
     daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
     daemons.append(daemon)
@@ -317,3 +317,25 @@ def test_one_host_gets_at_most_per_host_requests_at_a_time(tmp_path, feed_server
     assert result.returncode == 0, result.stderr
     assert "polled 8 feeds: 8 ok" in result.stderr
     assert feed_server.max_in_flight == 2
+
+
+def test_the_next_poll_follows_activity_and_server_hints(tmp_path, feed_server):
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    busy = [Story(f"b-{n}", f"Busy story {n}", "Text.", now - timedelta(hours=n)) for n in range(84)]  # 12 a day
+    quiet = [Story(f"q-{n}", f"Quiet story {n}", "Text.", now - timedelta(days=2 * n)) for n in range(3)]
+    feed_server.route("/busy.xml", rss(*busy))
+    feed_server.route("/quiet.xml", rss(*quiet))
+    feed_server.route("/cached.xml", rss(*busy), headers={"Cache-Control": "max-age=10800"})
+    config = write_config(
+        tmp_path / "config",
+        feeds=[{"name": n, "url": feed_server.url(f"/{n}.xml")} for n in ("busy", "quiet", "cached")],
+        poll={"min_interval": "2m", "default_interval": "10m", "max_interval": "6h"},
+    )
+    assert run_cli("poll", "--once", config=config).returncode == 0
+    status = json.loads(run_cli("status", "--json", config=config).stdout)
+    reasons = {feed["name"]: feed["next_poll_reason"] for feed in status["feeds"]}
+    assert reasons["busy"].startswith("84 entries last week: every 2h")
+    assert reasons["quiet"] == "3 entries last week: every 6h (maximum)"
+    assert reasons["cached"].startswith("server Cache-Control max-age=10800")
