@@ -25,7 +25,7 @@ from corpus import news_corpus  # noqa: E402
 
 from monitor.config import RuleConfig, load_config  # noqa: E402
 from monitor.entities import EntityExtractor, load_pipeline  # noqa: E402
-from monitor.items import Item  # noqa: E402
+from monitor.items import FeedSpec, Item  # noqa: E402
 from monitor.pipeline import Rulebook, document_for, plan_records  # noqa: E402
 from monitor.rules.match import Lexicon, RuleIndex, compile_rule  # noqa: E402
 from monitor.store import PollResult, Store  # noqa: E402
@@ -81,7 +81,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "bench.db")
-        store.sync_feeds([("bench", "http://127.0.0.1/bench.xml")], now)
+        store.sync_feeds([FeedSpec("bench", "http://127.0.0.1/bench.xml")], now)
         feed = store.feeds()[0]
         seconds = {"entities": 0.0, "rules": 0.0, "store": 0.0}
         matched = 0

@@ -128,9 +128,6 @@ def poll(config_dir: Path, log_format: str, log_level: str, once: bool, feed_nam
         raise click.UsageError("poll needs --once (the long-running service is `news-monitor run`)")
     setup_logging(log_level.upper(), log_format)
     config = _load(config_dir)
-    if feed_name is not None and config.feed(feed_name) is None:
-        known = ", ".join(feed.name for feed in config.settings.feeds) or "none"
-        raise click.BadParameter(f"no feed named {feed_name!r} (feeds: {known})", param_hint="--feed")
 
     async def once_() -> tuple[list[Any], Any]:
         from monitor.daemon import Monitor
@@ -138,6 +135,9 @@ def poll(config_dir: Path, log_format: str, log_level: str, once: bool, feed_nam
 
         monitor = Monitor(config, Store.open(config.settings.database))
         try:
+            if feed_name is not None and feed_name not in {feed.name for feed in monitor.store.feeds()}:
+                known = ", ".join(feed.name for feed in monitor.store.feeds()) or "none"
+                raise click.BadParameter(f"no feed named {feed_name!r} (feeds: {known})", param_hint="--feed")
             return await monitor.poll_once(feed_name)
         finally:
             await monitor.close()
@@ -185,12 +185,9 @@ def _open_store(config: Config) -> Store:
     return Store.open(config.settings.database)
 
 
-def _feed_tags(config: Config) -> Callable[[str], tuple[str, ...]]:
-    def tags(feed_name: str) -> tuple[str, ...]:
-        feed = config.feed(feed_name)
-        return feed.tags if feed else ()
-
-    return tags
+def _feed_tags(store: Store) -> Callable[[str], tuple[str, ...]]:
+    tags = store.feed_tags()
+    return lambda feed_name: tags.get(feed_name, ())
 
 
 @rules.command("test")
@@ -222,7 +219,7 @@ def rules_test(config_dir: Path, query_or_rule: str, since: str, limit: int, as_
         # Days before the first stored item are not quiet days, just days we did not watch.
         start = max(cutoff, store.first_seen(cutoff) or until)
         report = backtest(
-            rule, store.iter_items(since=cutoff), lexicon, feed_tags=_feed_tags(config), channels=channels,
+            rule, store.iter_items(since=cutoff), lexicon, feed_tags=_feed_tags(store), channels=channels,
             since=start, until=until,
         )  # fmt: skip
     finally:
@@ -262,8 +259,8 @@ def rules_lint(config_dir: Path, almost_all: float) -> None:
     config = _load(config_dir)
     lexicon = Lexicon.from_entities(config.entities)
     compiled = [compile_rule(rule.name, rule.query, lexicon) for rule in config.rules]
-    tags = _feed_tags(config)
     store = _open_store(config)
+    tags = _feed_tags(store)
     try:
         scanned = store.count("items")
         documents = (document_of(stored, tags(stored.feed)) for stored in store.iter_items())
@@ -299,11 +296,11 @@ def explain(config_dir: Path, item: str, query_or_rule: str) -> None:
     store = _open_store(config)
     try:
         found = store.find_items(item)
+        tags = _feed_tags(store)
     finally:
         store.close()
     if not found:
         _fail(f"no stored item with id, guid or link {item!r}")
-    tags = _feed_tags(config)
     matched_any = False
     for stored in found:
         hits = explain_match(rule, document_of(stored, tags(stored.feed)), lexicon)

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.errors import ConfigError, RuleSyntaxError
-from monitor.items import KnownEntity
+from monitor.items import FeedSpec, KnownEntity
 
 MONITOR_FILE = "monitor.yaml"
 RULES_FILE = "rules.yaml"
@@ -196,6 +196,12 @@ class Config:
         if channel is None or channel.template is None:
             return None
         return self.directory / channel.template
+
+    def feed_specs(self) -> list[FeedSpec]:
+        return [
+            FeedSpec(feed.name, feed.url, feed.interval, tuple(feed.tags), feed.alert_first_fetch)
+            for feed in self.settings.feeds
+        ]
 
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.settings.feeds if f.name == name), None)

@@ -65,7 +65,7 @@ class Monitor:
         self._declare_metrics(config)
         self.health = HealthCheck(self.metrics, store.check_writable)
         self.deliverer = Deliverer(store, config, clock, metrics=self.metrics)
-        self.store.sync_feeds([(feed.name, feed.url) for feed in settings.feeds], clock())
+        self.store.sync_feeds(config.feed_specs(), clock())
         self._config_stamp = _config_stamp(config.directory)
         self._inflight: dict[str, asyncio.Task[PollReport]] = {}
         self._semaphore = asyncio.Semaphore(settings.poll.concurrency)
@@ -161,7 +161,7 @@ class Monitor:
             self.runtime.extractor = self._extractor(config)
             self.deliverer.configure(config)
             self._declare_metrics(config)
-            self.store.sync_feeds([(feed.name, feed.url) for feed in config.settings.feeds], self.clock())
+            self.store.sync_feeds(config.feed_specs(), self.clock())
             log.info("config.reloaded", extra={"summary": config.summary()})
             return True
         finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,14 @@ class KnownEntity:
     @property
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """What a user says about a feed (in monitor.yaml or through ``feeds add``)."""
+
+    name: str
+    url: str
+    interval: timedelta | None = None
+    tags: tuple[str, ...] = ()
+    alert_first_fetch: bool = False

@@ -85,15 +85,13 @@ class Runtime:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.cpu, lambda: function(*args, **kwargs))
 
-    def limits(self, feed_name: str) -> schedule.Limits:
+    def limits(self, feed: FeedState) -> schedule.Limits:
         poll = self.config.settings.poll
-        feed = self.config.feed(feed_name)
-        interval = feed.interval if feed and feed.interval else poll.default_interval
         return schedule.Limits(
-            interval=interval,
+            interval=feed.interval or poll.default_interval,
             minimum=poll.min_interval,
             maximum=poll.max_interval,
-            configured=bool(feed and feed.interval),
+            configured=feed.interval is not None,
         )
 
 
@@ -170,7 +168,7 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
     started = time.monotonic()
     now = runtime.clock()
     settings = runtime.config.settings
-    limits = runtime.limits(feed.name)
+    limits = runtime.limits(feed)
     try:
         async with runtime.host_slot(feed.url):
             fetched = await fetch(
@@ -199,15 +197,14 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
         log.info("poll.parse_warning", extra={"feed": feed.name, "warning": parsed.warning})
     known = runtime.store.known_items(feed.id, [item.key for item in parsed.items])
     fresh = fresh_items(parsed.items, known)
-    feed_config = runtime.config.feed(feed.name)
-    backfill = not feed.first_fetch_done and not (feed_config and feed_config.alert_first_fetch)
+    backfill = not feed.first_fetch_done and not feed.alert_first_fetch
     if backfill:
         # Nobody is alerted about a first fetch, so its entities and matches
         # can wait: enrich_backlog() adds them when the CPU is free, and new
         # items of other feeds are not queued behind a thousand old ones.
         records = [ItemRecord(item, (), (), enriched=False) for item in fresh]
     else:
-        records = await _analyse(runtime, feed.name, fresh)
+        records = await _analyse(runtime, feed.name, feed.tags, fresh)
     next_poll = schedule.after_success(
         now,
         limits,
@@ -249,20 +246,24 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
     )
 
 
-async def _analyse(runtime: Runtime, feed_name: str, items: Sequence[Item]) -> list[ItemRecord]:
+async def _analyse(
+    runtime: Runtime, feed_name: str, feed_tags: Sequence[str], items: Sequence[Item]
+) -> list[ItemRecord]:
     """Entities and matches of new items, and the alerts they call for."""
     if not items:
         return []
     mentions = await runtime.in_cpu_thread(runtime.extractor.extract, [(i.title, i.text) for i in items])
-    matches = _match(runtime, feed_name, items, mentions)
+    matches = _match(runtime, feed_name, feed_tags, items, mentions)
     return plan_records(items, mentions, matches, runtime.rulebook.rules)
 
 
 def _match(
-    runtime: Runtime, feed_name: str, items: Sequence[Item], mentions: Sequence[Sequence[Mention]]
+    runtime: Runtime,
+    feed_name: str,
+    feed_tags: Sequence[str],
+    items: Sequence[Item],
+    mentions: Sequence[Sequence[Mention]],
 ) -> list[list[tuple[CompiledRule, list[Hit]]]]:
-    feed_config = runtime.config.feed(feed_name)
-    feed_tags = feed_config.tags if feed_config else ()
     return [
         runtime.rulebook.match(document_for(item, feed_name, feed_tags, item_mentions))
         for item, item_mentions in zip(items, mentions, strict=True)
@@ -281,8 +282,9 @@ async def enrich_backlog(runtime: Runtime, batch: int = 64) -> int:
     items = [s.item for s in stored]
     mentions = await runtime.in_cpu_thread(runtime.extractor.extract, [(i.title, i.text) for i in items])
     enrichments = []
+    tags = runtime.store.feed_tags()
     for one, item_mentions in zip(stored, mentions, strict=True):
-        matches = _match(runtime, one.feed, [one.item], [item_mentions])[0]
+        matches = _match(runtime, one.feed, tags.get(one.feed, ()), [one.item], [item_mentions])[0]
         enrichments.append(
             Enrichment(one.id, item_mentions, [MatchRecord(rule.name, [h.to_dict() for h in hits], ()) for rule, hits in matches])
         )

@@ -25,7 +25,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.errors import StorageError
-from monitor.items import Item, Mention
+from monitor.items import FeedSpec, Item, Mention
 
 APPLICATION_ID = 0x4E4D4F4E  # "NMON"
 
@@ -123,6 +123,13 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE items ADD COLUMN enriched INTEGER NOT NULL DEFAULT 1;
     CREATE INDEX items_unenriched ON items(id) WHERE enriched = 0;
     """,
+    # 3: a feed's settings live with it, and feeds can come from the CLI as well as the config
+    """
+    ALTER TABLE feeds ADD COLUMN source TEXT NOT NULL DEFAULT 'config';
+    ALTER TABLE feeds ADD COLUMN interval_seconds REAL;
+    ALTER TABLE feeds ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE feeds ADD COLUMN alert_first_fetch INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
@@ -139,6 +146,10 @@ class FeedState:
     first_fetch_done: bool
     error_count: int
     next_poll_at: datetime | None
+    source: str = "config"  # "config": governed by monitor.yaml; "cli": added with `feeds add`/`import`
+    interval: timedelta | None = None
+    tags: tuple[str, ...] = ()
+    alert_first_fetch: bool = False
 
 
 @dataclass(frozen=True)
@@ -310,43 +321,88 @@ class Store:
 
     # --- feeds -------------------------------------------------------------
 
-    def sync_feeds(self, feeds: Sequence[tuple[str, str]], now: datetime) -> None:
-        """Make the feeds table follow the config: (name, url) pairs.
+    def sync_feeds(self, feeds: Sequence[FeedSpec], now: datetime) -> None:
+        """Make the feeds of the config the config's feeds.
 
         New feeds are due now; a feed whose URL changed forgets its validators;
-        feeds gone from the config become inactive (their items stay).
+        config feeds gone from the config become inactive (their items stay).
+        Feeds added from the CLI are left alone, unless the config now names
+        one of them: then the config governs it.
         """
-        with self.db.atomic():
-            names = [name for name, _ in feeds]
-            for name, url in feeds:
-                row = self.db.execute("SELECT id, url FROM feeds WHERE name = ?", [name]).fetchone()
+        with self._transaction():
+            for spec in feeds:
+                row = self.db.execute("SELECT id, url FROM feeds WHERE name = ?", [spec.name]).fetchone()
                 if row is None:
+                    self._insert_feed(spec, "config", now)
+                    continue
+                if row[1] != spec.url:
                     self.db.execute(
-                        "INSERT INTO feeds (name, url, next_poll_at, next_poll_reason) VALUES (?, ?, ?, 'new feed')",
-                        [name, url, to_db_time(now)],
-                    )
-                elif row[1] != url:
-                    self.db.execute(
-                        "UPDATE feeds SET url = ?, etag = NULL, last_modified = NULL, active = 1,"
+                        "UPDATE feeds SET url = ?, etag = NULL, last_modified = NULL,"
                         " next_poll_at = ?, next_poll_reason = 'url changed' WHERE id = ?",
-                        [url, to_db_time(now), row[0]],
+                        [spec.url, to_db_time(now), row[0]],
                     )
-                else:
-                    self.db.execute("UPDATE feeds SET active = 1 WHERE id = ?", [row[0]])
+                self.db.execute(
+                    "UPDATE feeds SET active = 1, source = 'config', interval_seconds = ?, tags = ?,"
+                    " alert_first_fetch = ? WHERE id = ?",
+                    [*_spec_columns(spec), row[0]],
+                )
+            names = [spec.name for spec in feeds]
             placeholders = ",".join("?" * len(names))
-            self.db.execute(f"UPDATE feeds SET active = 0 WHERE name NOT IN ({placeholders})", names)
+            self.db.execute(
+                f"UPDATE feeds SET active = 0 WHERE source = 'config' AND name NOT IN ({placeholders})", names
+            )
+
+    def feed_tags(self) -> dict[str, tuple[str, ...]]:
+        """The tags of every feed by name (for rules that test ``tag:``)."""
+        return {name: tuple(json.loads(tags)) for name, tags in self.db.execute("SELECT name, tags FROM feeds")}
+
+    def add_feed(self, spec: FeedSpec, now: datetime) -> None:
+        """Add a feed from the CLI; due at once. Raises StorageError if the name or URL is taken."""
+        with self._transaction():
+            taken = self.db.execute(
+                "SELECT name, active FROM feeds WHERE name = ? OR url = ?", [spec.name, spec.url]
+            ).fetchone()
+            if taken is not None and taken[0] == spec.name and not taken[1]:
+                # A removed feed of that name comes back, its history intact.
+                self.db.execute(
+                    "UPDATE feeds SET active = 1, source = 'cli', url = ?, etag = NULL, last_modified = NULL,"
+                    " interval_seconds = ?, tags = ?, alert_first_fetch = ?,"
+                    " next_poll_at = ?, next_poll_reason = 'added' WHERE name = ?",
+                    [spec.url, *_spec_columns(spec), to_db_time(now), spec.name],
+                )
+                return
+            if taken is not None:
+                raise StorageError(f"a feed named {taken[0]!r} already has that name or URL")
+            self._insert_feed(spec, "cli", now)
+
+    def remove_feed(self, name: str) -> str | None:
+        """Stop polling a CLI feed (its items stay). Returns why not, or None when done."""
+        with self._transaction():
+            row = self.db.execute("SELECT source, active FROM feeds WHERE name = ?", [name]).fetchone()
+            if row is None or not row[1]:
+                return f"no feed named {name!r}"
+            if row[0] == "config":
+                return f"feed {name!r} is declared in monitor.yaml: remove it there"
+            self.db.execute("UPDATE feeds SET active = 0 WHERE name = ?", [name])
+        return None
+
+    def _insert_feed(self, spec: FeedSpec, source: str, now: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO feeds (name, url, source, interval_seconds, tags, alert_first_fetch, next_poll_at,"
+            " next_poll_reason) VALUES (?, ?, ?, ?, ?, ?, ?, 'new feed')",
+            [spec.name, spec.url, source, *_spec_columns(spec), to_db_time(now)],
+        )
 
     def feeds(self, *, active_only: bool = True) -> list[FeedState]:
         where = "WHERE active = 1" if active_only else ""
         rows = self.db.execute(
-            "SELECT id, name, url, etag, last_modified, first_fetch_done, error_count, next_poll_at"
-            f" FROM feeds {where} ORDER BY name"
+            f"SELECT {_FEED_COLUMNS} FROM feeds {where} ORDER BY name"
         ).fetchall()
         return [_feed_state(row) for row in rows]
 
     def feeds_due(self, now: datetime) -> list[FeedState]:
         rows = self.db.execute(
-            "SELECT id, name, url, etag, last_modified, first_fetch_done, error_count, next_poll_at"
+            f"SELECT {_FEED_COLUMNS}"
             " FROM feeds WHERE active = 1 AND (next_poll_at IS NULL OR next_poll_at <= ?)"
             " ORDER BY next_poll_at",
             [to_db_time(now)],
@@ -777,6 +833,12 @@ class Store:
             raise StorageError(f"database {self.path}: {exc}") from exc
 
 
+_FEED_COLUMNS = (
+    "id, name, url, etag, last_modified, first_fetch_done, error_count, next_poll_at,"
+    " source, interval_seconds, tags, alert_first_fetch"
+)
+
+
 def _feed_state(row: Sequence[Any]) -> FeedState:
     return FeedState(
         id=row[0],
@@ -787,7 +849,20 @@ def _feed_state(row: Sequence[Any]) -> FeedState:
         first_fetch_done=bool(row[5]),
         error_count=row[6],
         next_poll_at=from_db_time(row[7]),
+        source=row[8],
+        interval=timedelta(seconds=row[9]) if row[9] else None,
+        tags=tuple(json.loads(row[10])),
+        alert_first_fetch=bool(row[11]),
     )
+
+
+def _spec_columns(spec: FeedSpec) -> list[Any]:
+    """interval_seconds, tags, alert_first_fetch of a feed spec."""
+    return [
+        spec.interval.total_seconds() if spec.interval else None,
+        json.dumps(list(spec.tags), ensure_ascii=False),
+        int(spec.alert_first_fetch),
+    ]
 
 
 def _split_sql(script: str) -> list[str]:

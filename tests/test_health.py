@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor import __version__
 from monitor.errors import ConfigError, MonitorError
 from monitor.health import HealthCheck, HealthServer, HealthServerError, HealthStatus, Metrics
-from monitor.items import Item
+from monitor.items import FeedSpec, Item
 from monitor.store import ItemRecord, MatchRecord, PollResult, Store
 
 T = TypeVar("T")
@@ -183,7 +183,7 @@ def test_unknown_outcomes_are_refused() -> None:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     store = Store.open(tmp_path / "var" / "news-monitor.db")
-    store.sync_feeds([("wire", "http://127.0.0.1/wire.xml")], NOW)
+    store.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml")], NOW)
     yield store
     store.close()
 

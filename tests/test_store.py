@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.errors import StorageError
-from monitor.items import Item, Mention
+from monitor.items import FeedSpec, Item, Mention
 from monitor import store as store_module
 from monitor.store import Enrichment, ItemRecord, MatchRecord, PollResult, Store
 
@@ -35,7 +35,7 @@ def poll(store: Store, feed_id: int, *records: ItemRecord, at: datetime = NOW) -
 @pytest.fixture
 def store(tmp_path):
     store = Store.open(tmp_path / "var" / "test.db")
-    store.sync_feeds([("wire", "http://127.0.0.1/wire.xml")], NOW)
+    store.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml")], NOW)
     yield store
     store.close()
 
@@ -73,9 +73,9 @@ def test_a_newer_schema_is_refused(tmp_path):
 
 
 def test_feeds_follow_the_config(store):
-    store.sync_feeds([("wire", "http://127.0.0.1/wire.xml"), ("bbc", "http://127.0.0.1/bbc.xml")], NOW)
+    store.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml"), FeedSpec("bbc", "http://127.0.0.1/bbc.xml")], NOW)
     assert [f.name for f in store.feeds()] == ["bbc", "wire"]
-    store.sync_feeds([("bbc", "http://127.0.0.1/bbc2.xml")], NOW)
+    store.sync_feeds([FeedSpec("bbc", "http://127.0.0.1/bbc2.xml")], NOW)
     assert [f.name for f in store.feeds()] == ["bbc"]
     assert [f.url for f in store.feeds()] == ["http://127.0.0.1/bbc2.xml"]
     assert {f.name for f in store.feeds(active_only=False)} == {"bbc", "wire"}
@@ -206,12 +206,12 @@ def test_an_older_database_is_migrated_in_place_keeping_its_data(tmp_path, monke
     path = tmp_path / "old.db"
     monkeypatch.setattr(store_module, "_MIGRATIONS", store_module._MIGRATIONS[:1])
     old = Store.open(path)
-    old.sync_feeds([("wire", "http://127.0.0.1/wire.xml")], NOW)
-    with old.db.conn:  # as version 1 wrote items
+    with old.db.conn:  # a feed and an item as version 1 wrote them
+        old.db.execute("INSERT INTO feeds (id, name, url) VALUES (1, 'wire', 'http://127.0.0.1/wire.xml')")
         old.db.execute(
             "INSERT INTO items (feed_id, key, guid, title, text, first_seen_at, updated_at, content_hash)"
-            " VALUES (?, 'a', 'a', 'Title', 'Text', ?, ?, 'hash')",
-            [old.feeds()[0].id, NOW.isoformat(), NOW.isoformat()],
+            " VALUES (1, 'a', 'a', 'Title', 'Text', ?, ?, 'hash')",
+            [NOW.isoformat(), NOW.isoformat()],
         )
     old.close()
     monkeypatch.undo()
@@ -219,6 +219,8 @@ def test_an_older_database_is_migrated_in_place_keeping_its_data(tmp_path, monke
     assert migrated.schema_version == len(store_module._MIGRATIONS) > 1
     assert [stored.item.guid for stored in migrated.iter_items()] == ["a"]
     assert migrated.unenriched_count() == 0  # items from before were enriched on arrival
+    [feed] = migrated.feeds()
+    assert (feed.source, feed.tags, feed.interval) == ("config", (), None)
     migrated.close()
 
 
@@ -233,3 +235,22 @@ def test_items_stored_unenriched_get_their_entities_and_matches_later(store):
     assert store.count("alerts") == 0  # enrichment never alerts
     [stored] = [s for s in store.iter_items() if s.id == first.id]
     assert stored.mentions == (mention,)
+
+
+def test_cli_feeds_survive_config_syncs_and_config_feeds_cannot_be_removed_from_the_cli(store):
+    store.add_feed(FeedSpec("extra", "http://127.0.0.1/extra.xml", timedelta(minutes=5), ("tech",)), NOW)
+    store.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml")], NOW)
+    feeds = {feed.name: feed for feed in store.feeds()}
+    assert set(feeds) == {"extra", "wire"}
+    assert (feeds["extra"].source, feeds["extra"].interval, feeds["extra"].tags) == ("cli", timedelta(minutes=5), ("tech",))
+    with pytest.raises(StorageError, match="already has that name or URL"):
+        store.add_feed(FeedSpec("other", "http://127.0.0.1/extra.xml"), NOW)
+    assert store.remove_feed("wire") == "feed 'wire' is declared in monitor.yaml: remove it there"
+    assert store.remove_feed("extra") is None
+    assert [feed.name for feed in store.feeds()] == ["wire"]
+    assert store.remove_feed("extra") == "no feed named 'extra'"
+    store.add_feed(FeedSpec("extra", "http://127.0.0.1/extra2.xml"), NOW)  # back, with its history
+    assert {feed.name: feed.url for feed in store.feeds()}["extra"] == "http://127.0.0.1/extra2.xml"
+    # The config takes over a CLI feed it now names.
+    store.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml"), FeedSpec("extra", "http://127.0.0.1/extra2.xml")], NOW)
+    assert {feed.name: feed.source for feed in store.feeds()} == {"extra": "config", "wire": "config"}
