@@ -150,6 +150,7 @@ class FeedState:
     interval: timedelta | None = None
     tags: tuple[str, ...] = ()
     alert_first_fetch: bool = False
+    title: str | None = None  # as the feed itself calls itself
 
 
 @dataclass(frozen=True)
@@ -835,7 +836,7 @@ class Store:
 
 _FEED_COLUMNS = (
     "id, name, url, etag, last_modified, first_fetch_done, error_count, next_poll_at,"
-    " source, interval_seconds, tags, alert_first_fetch"
+    " source, interval_seconds, tags, alert_first_fetch, title"
 )
 
 
@@ -853,6 +854,7 @@ def _feed_state(row: Sequence[Any]) -> FeedState:
         interval=timedelta(seconds=row[9]) if row[9] else None,
         tags=tuple(json.loads(row[10])),
         alert_first_fetch=bool(row[11]),
+        title=row[12],
     )
 
 
