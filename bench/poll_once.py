@@ -64,7 +64,7 @@ def write_config(directory: Path, server: FeedServer, feeds: int) -> None:
         # A json:// channel pointed at a closed port: delivery is attempted and
         # retried like a real one, without flooding the console.
         "channels": {"log": {"url": "json://127.0.0.1:9/alerts"}},
-        "delivery": {"retry_initial": "1h"},
+        "delivery": {"retry_initial": "1h", "retry_max": "1h"},
         "feeds": [{"name": f"feed-{n}", "url": server.url(f"/feed-{n}.xml")} for n in range(feeds)],
     }
     (directory / "monitor.yaml").write_text(json.dumps(monitor))

@@ -546,7 +546,11 @@ def alerts() -> None:
 
 @alerts.command("list")
 @config_option
-@click.option("--status", type=click.Choice(["pending", "sent", "dead"]), help="Only alerts in this state.")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "held", "sent", "dead", "suppressed"]),
+    help="Only alerts in this state.",
+)
 @click.option("--rule", metavar="NAME", help="Only alerts of this rule.")
 @click.option("--limit", default=50, show_default=True, help="Show at most this many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per alert.")
@@ -563,9 +567,17 @@ def alerts_list(config_dir: Path, status: str | None, rule: str | None, limit: i
             click.echo(json.dumps(row, ensure_ascii=False))
             continue
         when = _when(row["sent_at"] if row["status"] == "sent" else row["next_attempt_at"])
-        state = {"sent": f"sent {when}", "pending": f"pending, next try {when}", "dead": "dead"}.get(row["status"], row["status"])
+        state = {
+            "sent": f"sent {when}",
+            "pending": f"pending, next try {when}",
+            "held": f"held until {when}",
+        }.get(row["status"], row["status"])
         click.echo(f"#{row['id']}  {state}  rule={row['rule']} channel={row['channel']} attempts={row['attempts']}")
         click.echo(f"    [{row['feed']}] {row['title']}")
+        if len(row["outlets"]) > 1:
+            click.echo(f"    outlets: {', '.join(row['outlets'])}")
+        if row["reason"]:
+            click.echo(f"    why {row['status']}: {row['reason']}")
         if row["last_error"]:
             click.echo(f"    last error: {row['last_error']}")
     if not as_json:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from monitor.alerts.policy import PolicyError, QuietHours, RulePolicy
 from monitor.errors import ConfigError, RuleSyntaxError
 from monitor.items import FeedSpec, KnownEntity
 
@@ -114,6 +115,13 @@ class HealthSettings(_Strict):
     allow_remote: bool = False  # listen on a non-loopback address: anyone who reaches it may read it
 
 
+class StorySettings(_Strict):
+    """When two items are one story (see monitor/stories.py)."""
+
+    threshold: float = Field(default=0.45, gt=0, le=1)  # estimated word overlap of two texts
+    window: Duration = timedelta(days=3)  # how far back a new item looks for its story
+
+
 class ChannelConfig(_Strict):
     url: str
     format: Literal["text", "markdown", "html"] | None = None
@@ -142,6 +150,7 @@ class MonitorSettings(_Strict):
     delivery: DeliverySettings = DeliverySettings()
     retention: RetentionSettings = RetentionSettings()
     health: HealthSettings = HealthSettings()
+    stories: StorySettings = StorySettings()
     admin_channel: str | None = None
     channels: dict[str, ChannelConfig] = {}
     feeds: tuple[FeedConfig, ...] = ()
@@ -152,6 +161,11 @@ class RuleConfig(_Strict):
     query: str = Field(min_length=1)
     notify: tuple[str, ...] = Field(min_length=1)
     mode: Literal["instant", "digest"] = "instant"
+    schedule: str | None = None  # crontab text for digests, e.g. "0 8 * * 1-5"
+    timezone: str = "UTC"  # of the schedule
+    cooldown: Duration | None = None  # at most one alert per story per this long
+    max_per_hour: int | None = Field(default=None, ge=1)  # the overflow waits for the next digest
+    quiet_hours: str | None = None  # e.g. "22:00-07:00 Europe/Paris": held, then sent as one digest
 
 
 class RulesFile(_Strict):
@@ -177,6 +191,11 @@ class Config:
     rules: tuple[RuleConfig, ...]
     entities: tuple[KnownEntity, ...]
     rule_positions: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False)
+    policies: dict[str, RulePolicy] = field(default_factory=dict, compare=False)
+
+    def policy(self, rule: str) -> RulePolicy:
+        """How the rule's alerts are paced; the default sends every alert at once."""
+        return self.policies.get(rule) or RulePolicy()
 
     @property
     def channel_names(self) -> list[str]:
@@ -373,12 +392,17 @@ def load_config(directory: Path | str, environ: dict[str, str] | None = None) ->
     if entities_file is not None and entities_doc is not None:
         entities = _check_entities(entities_file, entities_doc, entities_path, problems)
     rule_positions: dict[str, Position] = {}
+    policies: dict[str, RulePolicy] = {}
     if rules_file is not None and rules_doc is not None:
         channels = set(settings.channels) | {CONSOLE_CHANNEL} if settings else None
         lexicon = Lexicon.from_entities(entities)
         for index, rule in enumerate(rules_file.rules):
             rule_positions[rule.name] = rules_doc.position(("rules", index))
             _check_rule(index, rule, rules_file.rules, channels, rules_doc, rules_path, problems, lexicon, compile_rule)
+            try:
+                policies[rule.name] = rule_policy(rule)
+            except PolicyError as exc:
+                problems.add(rules_path, rules_doc.position(("rules", index)), f"rule {rule.name!r}: {exc}")
 
     if problems.items:
         raise ConfigError(problems.items)
@@ -386,7 +410,19 @@ def load_config(directory: Path | str, environ: dict[str, str] | None = None) ->
     if environ.get(DATABASE_ENV):
         # Lets a service unit put the state where it belongs without editing the config.
         settings = settings.model_copy(update={"database": Path(environ[DATABASE_ENV])})
-    return Config(directory, settings, rules_file.rules, entities, rule_positions)
+    return Config(directory, settings, rules_file.rules, entities, rule_positions, policies)
+
+
+def rule_policy(rule: RuleConfig) -> RulePolicy:
+    """The pacing of a rule's alerts; raises PolicyError for a bad schedule or zone."""
+    return RulePolicy(
+        mode=rule.mode,
+        digest_cron=rule.schedule,
+        digest_timezone=rule.timezone,
+        cooldown=rule.cooldown,
+        max_per_hour=rule.max_per_hour,
+        quiet_hours=QuietHours.parse(rule.quiet_hours) if rule.quiet_hours else None,
+    )
 
 
 def _check_settings(
@@ -427,6 +463,10 @@ def _check_settings(
             located.position(("health", "host")),
             f"health.host {settings.health.host!r} is not a loopback address; the endpoint has no "
             "authentication: set health.allow_remote: true if that is what you want",
+        )
+    if settings.delivery.retry_initial > settings.delivery.retry_max:
+        problems.add(
+            file, located.position(("delivery", "retry_initial")), "delivery.retry_initial is above delivery.retry_max"
         )
     if settings.poll.min_interval > settings.poll.max_interval:
         problems.add(file, located.position(("poll", "min_interval")), "poll.min_interval is above poll.max_interval")

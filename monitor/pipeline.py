@@ -17,13 +17,15 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
+from monitor import stories
+from monitor.alerts import policy
 from monitor.config import Config, RuleConfig
 from monitor.entities import EntityExtractor
 from monitor.errors import FeedError, ParseError, RetrieveError
@@ -32,7 +34,20 @@ from monitor.feeds.fetch import fetch
 from monitor.feeds.parse import parse_feed
 from monitor.items import Item, Mention
 from monitor.rules.match import CompiledRule, Document, Hit, Lexicon, RuleIndex, compile_rule
-from monitor.store import Enrichment, FeedState, ItemRecord, MatchRecord, PollResult, Store
+from monitor.store import (
+    AlertPlan,
+    AlertPlanner,
+    AlertStats,
+    Enrichment,
+    FeedState,
+    ItemRecord,
+    MatchRecord,
+    PollResult,
+    Store,
+    StoryCandidate,
+    StoryChooser,
+    StoryInfo,
+)
 
 log = logging.getLogger("monitor.pipeline")
 T = TypeVar("T")
@@ -146,6 +161,49 @@ def new_this_week(fresh: Sequence[Item], known: dict[str, str], now: datetime) -
     return sum(1 for item in fresh if item.key not in known and (item.published_at or now) > week_ago)
 
 
+def story_info(item: Item) -> StoryInfo:
+    """What the store needs to find the story an item belongs to."""
+    link_key = stories.canonical_link(item.link)
+    fp = stories.fingerprint(item.title, item.text)
+    return StoryInfo(link_key, fp.to_db(), tuple(stories.lookup_keys(link_key, fp)))
+
+
+def story_chooser(threshold: float) -> StoryChooser:
+    """Lets the store ask stories.same_story which earlier story a new item joins."""
+
+    def choose(info: StoryInfo, found: list[StoryCandidate]) -> int | None:
+        candidates = []
+        for candidate in found:
+            try:
+                fp = stories.Fingerprint.from_db(candidate.fingerprint) if candidate.fingerprint else None
+            except ValueError:  # a fingerprint of an older format: that item can match by link only
+                fp = None
+            candidates.append(
+                stories.Candidate(
+                    candidate.story_id, candidate.item_id, candidate.link_key, fp or _NO_TEXT, candidate.seen_at
+                )
+            )
+        match = stories.same_story(info.link_key, stories.Fingerprint.from_db(info.fingerprint), candidates, threshold=threshold)
+        return match.story_id if match else None
+
+    return choose
+
+
+_NO_TEXT = stories.fingerprint("", "")
+
+
+def alert_planner(config: Config, now: datetime) -> AlertPlanner:
+    """Lets the store ask the rule's policy how each new alert starts."""
+    statuses = {"send": "pending", "hold": "held", "suppress": "suppressed"}
+
+    def plan(rule: str, channel: str, stats: AlertStats) -> AlertPlan:
+        history = policy.RecentHistory(stats.instant_last_hour, stats.oldest_instant_last_hour, stats.last_alert_for_story)
+        decision = policy.decide(config.policy(rule), now, history)
+        return AlertPlan(statuses[decision.action], decision.reason, decision.release_at)
+
+    return plan
+
+
 def plan_records(
     items: Sequence[Item],
     mentions: Sequence[Sequence[Mention]],
@@ -205,6 +263,9 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
         records = [ItemRecord(item, (), (), enriched=False) for item in fresh]
     else:
         records = await _analyse(runtime, feed.name, feed.tags, fresh)
+    # Every new item, backfill too, marks where its story began, so later copies find it.
+    infos = await runtime.in_cpu_thread(lambda: [story_info(record.item) for record in records])
+    records = [replace(record, story=info) for record, info in zip(records, infos, strict=True)]
     next_poll = schedule.after_success(
         now,
         limits,
@@ -222,7 +283,10 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
             last_modified=fetched.last_modified,
             title=parsed.title,
             records=records,
-        )
+            story_window=runtime.config.settings.stories.window,
+        ),
+        choose_story=story_chooser(runtime.config.settings.stories.threshold),
+        plan_alert=alert_planner(runtime.config, now),
     )
     log.info(
         "poll.done",
@@ -232,6 +296,7 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
             "fresh": len(fresh),
             "matches": counts["matches"],
             "alerts": counts["alerts"],
+            "suppressed": counts["suppressed"],
             "backfill": backfill,
             "seconds": round(time.monotonic() - started, 3),
         },

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -130,6 +130,45 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE feeds ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE feeds ADD COLUMN alert_first_fetch INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: stories across feeds, and alerts that can be held (digests, quiet hours) or suppressed
+    """
+    ALTER TABLE items ADD COLUMN link_key TEXT;
+    ALTER TABLE items ADD COLUMN fingerprint BLOB;
+    CREATE INDEX items_story ON items(story_id);
+    CREATE TABLE story_keys (
+        key TEXT NOT NULL,
+        item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        seen_at TEXT NOT NULL
+    );
+    CREATE INDEX story_keys_lookup ON story_keys(key, seen_at);
+    CREATE INDEX story_keys_item ON story_keys(item_id);
+    CREATE TABLE alerts_new (
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        story_id INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        reason TEXT,
+        digest INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        due_since TEXT,
+        next_attempt_at TEXT NOT NULL,
+        sent_at TEXT,
+        last_error TEXT,
+        UNIQUE (rule, channel, item_id)
+    );
+    INSERT INTO alerts_new (id, rule, channel, item_id, story_id, status, attempts, created_at, due_since,
+                            next_attempt_at, sent_at, last_error)
+        SELECT id, rule, channel, item_id, story_id, status, attempts, created_at, created_at,
+               next_attempt_at, sent_at, last_error FROM alerts;
+    DROP TABLE alerts;
+    ALTER TABLE alerts_new RENAME TO alerts;
+    CREATE INDEX alerts_due ON alerts(status, next_attempt_at);
+    CREATE INDEX alerts_rate ON alerts(rule, channel, created_at);
+    CREATE INDEX alerts_story ON alerts(rule, channel, story_id);
+    """,
 ]
 
 
@@ -161,11 +200,56 @@ class MatchRecord:
 
 
 @dataclass(frozen=True)
+class StoryInfo:
+    """What finds an item's story: its canonical link, text fingerprint and lookup keys."""
+
+    link_key: str | None
+    fingerprint: bytes
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StoryCandidate:
+    """An earlier item sharing a lookup key with a new one."""
+
+    story_id: int
+    item_id: int
+    link_key: str | None
+    fingerprint: bytes | None
+    seen_at: datetime
+
+
+@dataclass(frozen=True)
+class AlertStats:
+    """What the outbox knows about earlier alerts of a rule on a channel (for pacing)."""
+
+    instant_last_hour: int
+    oldest_instant_last_hour: datetime | None
+    last_alert_for_story: datetime | None
+
+
+@dataclass(frozen=True)
+class AlertPlan:
+    """How a new outbox row starts: pending (send now), held (until release_at) or suppressed."""
+
+    status: str = "pending"
+    reason: str | None = None
+    release_at: datetime | None = None
+
+
+# Given a new item's story info and the candidates found for it: the story it joins, or None.
+StoryChooser = Callable[[StoryInfo, list[StoryCandidate]], int | None]
+# Given rule, channel and the outbox's stats: how the new alert starts.
+AlertPlanner = Callable[[str, str, AlertStats], AlertPlan]
+
+
+@dataclass(frozen=True)
 class ItemRecord:
     item: Item
     mentions: Sequence[Mention]
     matches: Sequence[MatchRecord] = ()
     enriched: bool = True  # False: entities and matches come later (enrich_backlog)
+    story: StoryInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +273,7 @@ class PollResult:
     last_modified: str | None
     title: str | None
     records: Sequence[ItemRecord] = ()
+    story_window: timedelta = timedelta(days=3)  # how far back a new item looks for its story
 
 
 @dataclass(frozen=True)
@@ -206,6 +291,10 @@ class PendingAlert:
     text: str
     published_at: datetime | None
     hits: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "pending"  # or "held": released now as part of a digest
+    story_id: int = 0
+    due_since: datetime | None = None  # when it first became due; the retry window counts from here
+    outlets: tuple[str, ...] = ()  # the other feeds that ran the story
 
 
 @dataclass(frozen=True)
@@ -436,9 +525,21 @@ class Store:
                 found[key] = content_hash
         return found
 
-    def record_poll(self, result: PollResult) -> dict[str, int]:
-        """Write one successful poll: feed state, items, entities, matches, alerts."""
-        counts = {"items": 0, "matches": 0, "alerts": 0}
+    def record_poll(
+        self,
+        result: PollResult,
+        *,
+        choose_story: StoryChooser | None = None,
+        plan_alert: AlertPlanner | None = None,
+    ) -> dict[str, int]:
+        """Write one successful poll: feed state, items, entities, matches, alerts.
+
+        The deciding is left to the caller: ``choose_story`` says which earlier
+        story a new item joins, ``plan_alert`` how each new alert starts. Both
+        are asked inside the transaction, item by item, so copies of a story
+        in one batch see each other and a burst counts against its own limit.
+        """
+        counts = {"items": 0, "matches": 0, "alerts": 0, "suppressed": 0}
         now = to_db_time(result.polled_at)
         with self._transaction():
             self.db.execute(
@@ -457,14 +558,50 @@ class Store:
                 ],
             )
             for record in result.records:
-                item_id = self._upsert_item(result.feed_id, record.item, now, enriched=record.enriched)
+                item_id, new = self._upsert_item(result.feed_id, record, now)
+                if new and record.story is not None and choose_story is not None:
+                    self._join_story(item_id, record.story, result.polled_at - result.story_window, choose_story)
                 counts["items"] += 1
                 self._replace_entities(item_id, record.mentions)
                 for match in record.matches:
                     counts["matches"] += self._insert_match(item_id, match, now)
                     for channel in match.channels:
-                        counts["alerts"] += self._insert_alert(item_id, match.rule, channel, now)
+                        status = self._insert_alert(item_id, match.rule, channel, result.polled_at, plan_alert)
+                        if status == "suppressed":
+                            counts["suppressed"] += 1
+                        elif status is not None:
+                            counts["alerts"] += 1
         return counts
+
+    def _join_story(self, item_id: int, story: StoryInfo, since: datetime, choose: StoryChooser) -> None:
+        candidates = self._story_candidates(item_id, story.keys, since)
+        story_id = choose(story, candidates) if candidates else None
+        if story_id is not None:
+            self.db.execute("UPDATE items SET story_id = ? WHERE id = ?", [story_id, item_id])
+        seen_at = self.db.execute("SELECT first_seen_at FROM items WHERE id = ?", [item_id]).fetchone()[0]
+        self.db.conn.executemany(
+            "INSERT INTO story_keys (key, item_id, seen_at) VALUES (?, ?, ?)",
+            [(key, item_id, seen_at) for key in story.keys],
+        )
+
+    def _story_candidates(self, item_id: int, keys: Sequence[str], since: datetime) -> list[StoryCandidate]:
+        if not keys:
+            return []
+        placeholders = ",".join("?" * len(keys))
+        rows = self.db.execute(
+            f"""
+            SELECT DISTINCT items.id, COALESCE(items.story_id, items.id), items.link_key, items.fingerprint,
+                   items.first_seen_at
+            FROM story_keys JOIN items ON items.id = story_keys.item_id
+            WHERE story_keys.key IN ({placeholders}) AND story_keys.seen_at >= ? AND items.id != ?
+            ORDER BY items.id
+            """,
+            [*keys, to_db_time(since), item_id],
+        ).fetchall()
+        return [
+            StoryCandidate(story_id=row[1], item_id=row[0], link_key=row[2], fingerprint=row[3], seen_at=from_db_time(row[4]))  # type: ignore[arg-type]
+            for row in rows
+        ]
 
     def unenriched_items(self, limit: int = 64) -> list[StoredItem]:
         """Items stored without entities and matches yet, oldest first."""
@@ -505,9 +642,13 @@ class Store:
                 [now, error, now, to_db_time(next_poll_at), reason, feed_id],
             )
 
-    def _upsert_item(self, feed_id: int, item: Item, now: str | None, *, enriched: bool = True) -> int:
+    def _upsert_item(self, feed_id: int, record: ItemRecord, now: str | None) -> tuple[int, bool]:
+        """The item's id, and whether it is new (a changed item keeps its story)."""
+        item = record.item
         values = {
-            "enriched": int(enriched),
+            "enriched": int(record.enriched),
+            "link_key": record.story.link_key if record.story else None,
+            "fingerprint": record.story.fingerprint if record.story else None,
             "guid": item.guid,
             "link": item.link,
             "title": item.title,
@@ -521,14 +662,14 @@ class Store:
         if row is not None:
             assignments = ", ".join(f"{column} = :{column}" for column in values)
             self.db.execute(f"UPDATE items SET {assignments}, updated_at = :now WHERE id = :id", {**values, "now": now, "id": row[0]})
-            return int(row[0])
+            return int(row[0]), False
         columns = ", ".join(values)
         cursor = self.db.execute(
             f"INSERT INTO items (feed_id, key, {columns}, first_seen_at, updated_at)"
             f" VALUES (:feed_id, :key, {', '.join(':' + c for c in values)}, :now, :now)",
             {**values, "feed_id": feed_id, "key": item.key, "now": now},
         )
-        return int(cursor.lastrowid)
+        return int(cursor.lastrowid), True
 
     def _replace_entities(self, item_id: int, mentions: Sequence[Mention]) -> None:
         self.db.execute("DELETE FROM entities WHERE item_id = ?", [item_id])
@@ -545,33 +686,62 @@ class Store:
         )
         return cursor.rowcount
 
-    def _insert_alert(self, item_id: int, rule: str, channel: str, now: str | None) -> int:
-        cursor = self.db.execute(
-            "INSERT OR IGNORE INTO alerts (rule, channel, item_id, story_id, created_at, next_attempt_at)"
-            # An item without a story_id is a story of its own.
-            " SELECT ?, ?, id, COALESCE(story_id, id), ?, ? FROM items WHERE id = ?",
-            [rule, channel, now, now, item_id],
-        )
-        return cursor.rowcount
+    def _insert_alert(
+        self, item_id: int, rule: str, channel: str, now: datetime, plan_alert: AlertPlanner | None
+    ) -> str | None:
+        """Add an outbox row as the planner says; its status, or None if it existed."""
+        story_id = self.db.execute("SELECT COALESCE(story_id, id) FROM items WHERE id = ?", [item_id]).fetchone()[0]
+        exists = self.db.execute(
+            "SELECT 1 FROM alerts WHERE rule = ? AND channel = ? AND item_id = ?", [rule, channel, item_id]
+        ).fetchone()
+        if exists:
+            return None
+        plan = plan_alert(rule, channel, self._alert_stats(rule, channel, story_id, now)) if plan_alert else AlertPlan()
+        stamp = to_db_time(now)
+        release = to_db_time(plan.release_at) if plan.release_at else stamp
+        self.db.execute(
+            "INSERT INTO alerts (rule, channel, item_id, story_id, status, reason, digest, created_at, due_since,"
+            " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                rule, channel, item_id, story_id, plan.status, plan.reason, int(plan.status == "held"),
+                stamp, None if plan.status == "suppressed" else release, release,
+            ],
+        )  # fmt: skip
+        return plan.status
+
+    def _alert_stats(self, rule: str, channel: str, story_id: int, now: datetime) -> AlertStats:
+        count, oldest = self.db.execute(
+            "SELECT count(*), min(created_at) FROM alerts WHERE rule = ? AND channel = ? AND digest = 0"
+            " AND status IN ('pending', 'sent', 'dead') AND created_at > ?",
+            [rule, channel, to_db_time(now - timedelta(hours=1))],
+        ).fetchone()
+        (last,) = self.db.execute(
+            "SELECT max(COALESCE(sent_at, created_at)) FROM alerts WHERE rule = ? AND channel = ? AND story_id = ?"
+            " AND status IN ('pending', 'held', 'sent')",
+            [rule, channel, story_id],
+        ).fetchone()
+        return AlertStats(count, from_db_time(oldest), from_db_time(last))
 
     # --- alert outbox -------------------------------------------------------
 
     def due_alerts(self, now: datetime, limit: int = 100) -> list[PendingAlert]:
+        """Pending and held alerts whose time has come, oldest first."""
         rows = self.db.execute(
             """
             SELECT alerts.id, alerts.rule, alerts.channel, alerts.attempts, alerts.created_at,
                    feeds.name, items.title, items.link, items.text, items.published_at,
-                   matches.explanation
+                   matches.explanation, alerts.status, alerts.story_id, alerts.due_since
             FROM alerts
             JOIN items ON items.id = alerts.item_id
             JOIN feeds ON feeds.id = items.feed_id
             LEFT JOIN matches ON matches.item_id = alerts.item_id AND matches.rule = alerts.rule
-            WHERE alerts.status = 'pending' AND alerts.next_attempt_at <= ?
+            WHERE alerts.status IN ('pending', 'held') AND alerts.next_attempt_at <= ?
             ORDER BY alerts.next_attempt_at, alerts.id
             LIMIT ?
             """,
             [to_db_time(now), limit],
         ).fetchall()
+        outlets = self.story_outlets([row[12] for row in rows])
         return [
             PendingAlert(
                 id=row[0],
@@ -585,9 +755,40 @@ class Store:
                 text=row[8],
                 published_at=from_db_time(row[9]),
                 hits=json.loads(row[10]) if row[10] else [],
+                status=row[11],
+                story_id=row[12],
+                due_since=from_db_time(row[13]),
+                outlets=tuple(feed for feed in outlets.get(row[12], ()) if feed != row[5]),
             )
             for row in rows
         ]
+
+    def story_outlets(self, story_ids: Sequence[int]) -> dict[int, list[str]]:
+        """The feeds that ran each story, in the order they ran it."""
+        found: dict[int, list[str]] = {}
+        unique = sorted(set(story_ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            placeholders = ",".join("?" * len(chunk))
+            for story_id, feed in self.db.execute(
+                f"SELECT COALESCE(items.story_id, items.id) AS story, feeds.name FROM items"
+                f" JOIN feeds ON feeds.id = items.feed_id"
+                f" WHERE items.id IN ({placeholders}) OR items.story_id IN ({placeholders})"
+                f" ORDER BY items.first_seen_at, items.id",
+                [*chunk, *chunk],
+            ):
+                if feed not in found.setdefault(story_id, []):
+                    found[story_id].append(feed)
+        return found
+
+    def mark_held(self, alert_id: int, reason: str | None, release_at: datetime) -> None:
+        """Hold an alert for a digest until ``release_at``."""
+        with self._transaction():
+            self.db.execute(
+                "UPDATE alerts SET status = 'held', digest = 1, reason = ?, next_attempt_at = ?, due_since = ?"
+                " WHERE id = ?",
+                [reason, to_db_time(release_at), to_db_time(release_at), alert_id],
+            )
 
     def mark_sent(self, alert_id: int, now: datetime) -> None:
         with self._transaction():
@@ -610,10 +811,6 @@ class Store:
                     "UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
                     [reason, to_db_time(next_attempt_at), alert_id],
                 )
-
-    def next_alert_due(self) -> datetime | None:
-        row = self.db.execute("SELECT min(next_attempt_at) FROM alerts WHERE status = 'pending'").fetchone()
-        return from_db_time(row[0])
 
     # --- reading ------------------------------------------------------------
 
@@ -641,9 +838,9 @@ class Store:
         """The newest outbox rows, with the title and feed of their item."""
         cursor = self.db.execute(
             """
-            SELECT alerts.id, alerts.status, alerts.rule, alerts.channel, alerts.attempts, alerts.created_at,
-                   alerts.next_attempt_at, alerts.sent_at, alerts.last_error, feeds.name AS feed, items.title,
-                   items.link
+            SELECT alerts.id, alerts.status, alerts.reason, alerts.rule, alerts.channel, alerts.attempts,
+                   alerts.created_at, alerts.next_attempt_at, alerts.sent_at, alerts.last_error,
+                   feeds.name AS feed, items.title, items.link, alerts.story_id
             FROM alerts JOIN items ON items.id = alerts.item_id JOIN feeds ON feeds.id = items.feed_id
             WHERE (? IS NULL OR alerts.status = ?) AND (? IS NULL OR alerts.rule = ?)
             ORDER BY alerts.id DESC LIMIT ?
@@ -651,7 +848,11 @@ class Store:
             [status, status, rule, rule, limit],
         )
         columns = [d[0] for d in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        outlets = self.story_outlets([row["story_id"] for row in rows])
+        for row in rows:
+            row["outlets"] = outlets.get(row["story_id"], [])
+        return rows
 
     def retry_alerts(self, now: datetime, *, ids: Sequence[int] = (), dead: bool = False) -> int:
         """Make alerts due again now (by id, or every dead one); returns how many."""

@@ -23,7 +23,7 @@ def failing_config(tmp_path, feed_server, webhook, **delivery):
 
 def test_a_dead_alert_is_kept_reported_and_can_be_retried(tmp_path, feed_server, webhook):
     webhook.set_default(status=500, body=b"down")
-    config = failing_config(tmp_path, feed_server, webhook, retry_initial="1h", retry_window="1s")
+    config = failing_config(tmp_path, feed_server, webhook, retry_initial="1h", retry_max="1h", retry_window="1s")
     result = run_cli("poll", "--once", config=config)
     assert result.returncode == 0 and "dead 1" in result.stderr
     admin = [r for r in webhook.requests if r.path == "/admin"]

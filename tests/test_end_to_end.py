@@ -164,7 +164,7 @@ def test_a_channel_that_never_recovers_keeps_the_alert_pending_with_the_reason(t
         channels={"hook": {"url": webhook.json_url("/hook")}},
         rules=[{"name": "xi-putin", "query": "Xi AND Putin", "notify": ["hook"]}],
         entities=DEFAULT_ENTITIES,
-        delivery={"retry_initial": "1m"},
+        delivery={"retry_initial": "1m", "retry_max": "1h"},
     )
     result = run_cli("poll", "--once", config=config)
     assert result.returncode == 0

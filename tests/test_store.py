@@ -86,7 +86,7 @@ def test_a_poll_writes_items_entities_matches_and_alerts_together(store):
     mention = Mention("Putin", "Vladimir Putin", "PERSON", "title", 7, 12)
     hits = [{"term": "Putin", "field": "title", "start": 7, "end": 12, "matched": "Putin", "entity": None}]
     counts = poll(store, feed.id, ItemRecord(item("a"), [mention], [MatchRecord("xi-putin", hits, ("mail", "slack"))]))
-    assert counts == {"items": 1, "matches": 1, "alerts": 2}
+    assert counts == {"items": 1, "matches": 1, "alerts": 2, "suppressed": 0}
     [due_mail, due_slack] = sorted(store.due_alerts(NOW), key=lambda a: a.channel)
     assert (due_mail.rule, due_mail.channel, due_mail.feed, due_mail.title) == ("xi-putin", "mail", "wire", "Xi and Putin speak")
     assert due_slack.hits == hits

@@ -1,10 +1,15 @@
-"""The outbox worker: due alerts -> render -> send -> sent, retry later, or dead.
+"""The outbox worker: due alerts -> policy -> render -> send -> sent, retry later, or dead.
 
 Delivery reads only the outbox that polls wrote. An alert is marked sent only
 after its channel took it, so a crash between the two re-sends at most the
 alert in flight (at-least-once). Each channel's alerts go out one after the
 other in a worker thread (apprise blocks, and throttles per channel object);
 different channels proceed side by side.
+
+A due row is either *pending* (sent on its own) or *held* (released now: the
+held rows of a channel go out together as one digest). Before sending, the
+rule's policy is asked again (``policy.decide_due``): quiet hours that began
+since, or a rule that became a digest rule, hold the row instead.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 
+from monitor.alerts import policy
 from monitor.alerts.channels import Channel, SendResult
-from monitor.alerts.render import AlertView, Message, Renderer, kind_for_url
-from monitor.config import Config, DeliverySettings
+from monitor.alerts.render import AlertView, Message, Renderer, kind_for_url, render_digest
+from monitor.config import Config
 from monitor.health import Metrics
 from monitor.store import PendingAlert, Store
 
@@ -30,25 +36,18 @@ class DeliveryReport:
     sent: int = 0
     failed: int = 0
     dead: int = 0
+    held: int = 0
+
+    def __add__(self, other: DeliveryReport) -> DeliveryReport:
+        return DeliveryReport(
+            self.sent + other.sent, self.failed + other.failed, self.dead + other.dead, self.held + other.held
+        )
 
 
-def retry_delay(attempts: int, settings: DeliverySettings, rng: random.Random) -> timedelta:
-    """Exponential backoff with full jitter on the upper half: attempt 1 waits ~initial."""
-    ceiling = min(settings.retry_initial * (2 ** max(0, attempts - 1)), settings.retry_max)
-    return ceiling * (0.5 + 0.5 * rng.random())
-
-
-def next_attempt(
-    alert: PendingAlert, result: SendResult, now: datetime, settings: DeliverySettings, rng: random.Random
-) -> datetime | None:
-    """When to try a failed alert again; None once the retry window is over."""
-    delay = retry_delay(alert.attempts + 1, settings, rng)
-    if result.retry_after is not None:
-        delay = max(delay, timedelta(seconds=result.retry_after))
-    at = now + delay
-    if at > alert.created_at + settings.retry_window:
-        return None
-    return at
+@dataclass
+class _ChannelWork:
+    singles: list[PendingAlert] = field(default_factory=list)  # sent one by one
+    digest: list[PendingAlert] = field(default_factory=list)  # released held rows: one message
 
 
 class Deliverer:
@@ -82,77 +81,119 @@ class Deliverer:
         self.config = config
 
     async def deliver_due(self, limit: int = 200) -> DeliveryReport:
-        due = self.store.due_alerts(self.clock(), limit=limit)
-        if not due:
-            return DeliveryReport()
-        by_channel: dict[str, list[PendingAlert]] = {}
-        for alert in due:
-            by_channel.setdefault(alert.channel, []).append(alert)
-        reports = await asyncio.gather(
-            *(self._deliver_channel(name, alerts) for name, alerts in by_channel.items())
-        )
-        return DeliveryReport(
-            sent=sum(r.sent for r in reports),
-            failed=sum(r.failed for r in reports),
-            dead=sum(r.dead for r in reports),
-        )
+        now = self.clock()
+        work, held = self._plan(self.store.due_alerts(now, limit=limit), now)
+        reports = await asyncio.gather(*(self._deliver_channel(name, plan) for name, plan in work.items()))
+        total = DeliveryReport(held=held)
+        for report in reports:
+            total += report
+        return total
 
-    async def _deliver_channel(self, name: str, alerts: Sequence[PendingAlert]) -> DeliveryReport:
-        sent = failed = dead = 0
+    def _plan(self, due: Sequence[PendingAlert], now: datetime) -> tuple[dict[str, _ChannelWork], int]:
+        """Sort due rows per channel into singles and digest; hold what the policy holds now."""
+        work: dict[str, _ChannelWork] = {}
+        held = 0
+        for alert in due:
+            decision = policy.decide_due(self.config.policy(alert.rule), now, held=alert.status == "held")
+            if decision.action == "hold" and decision.release_at is not None:
+                self.store.mark_held(alert.id, decision.reason, decision.release_at)
+                log.info("alert.held", extra={"alert": alert.id, "rule": alert.rule, "reason": decision.reason})
+                held += 1
+                continue
+            plan = work.setdefault(alert.channel, _ChannelWork())
+            (plan.digest if alert.status == "held" else plan.singles).append(alert)
+        return work, held
+
+    async def _deliver_channel(self, name: str, work: _ChannelWork) -> DeliveryReport:
+        report = DeliveryReport()
         url, channel = self._channels.get(name, ("", None))
-        for alert in alerts:
+        for alert in work.singles:
             if self.stopping:
-                break
-            if channel is None:
-                result = SendResult(ok=False, reason=f"channel {name!r} is not in the config any more")
-            else:
-                result = await self._send(channel, url, alert)
-            if result.ok:
-                now = self.clock()
+                return report
+            result = await self._send(channel, url, [alert], lambda a=alert: self._single(name, url, a))
+            report += await self._settle(name, [alert], result)
+        if work.digest and not self.stopping:
+            result = await self._send(channel, url, work.digest, lambda: self._digest(name, url, work.digest))
+            report += await self._settle(name, work.digest, result)
+        return report
+
+    def _single(self, name: str, url: str, alert: PendingAlert) -> Message:
+        kind = kind_for_url(url, self.config.channel_format(name))
+        return self._renderers[name].render(_view(alert), kind)
+
+    def _digest(self, name: str, url: str, alerts: Sequence[PendingAlert]) -> Message:
+        entries = [
+            (name, policy.DigestEntry(a.id, a.rule, a.title, a.link, a.feed, a.outlets, a.published_at)) for a in alerts
+        ]
+        [digest] = policy.group_digest(entries).values()
+        return render_digest(digest, kind_for_url(url, self.config.channel_format(name)))
+
+    async def _send(
+        self, channel: Channel | None, url: str, alerts: Sequence[PendingAlert], message: Callable[[], Message]
+    ) -> SendResult:
+        if channel is None:
+            return SendResult(ok=False, reason=f"channel {alerts[0].channel!r} is not in the config any more")
+        try:
+            rendered = message()
+        except Exception as exc:  # a template bug must not lose the alert: keep it and say why
+            log.exception("alert.render_failed", extra={"alerts": [a.id for a in alerts], "channel": channel.name})
+            return SendResult(ok=False, reason=f"rendering the alert failed: {exc}")
+        return await asyncio.to_thread(channel.send, rendered)
+
+    async def _settle(self, name: str, alerts: Sequence[PendingAlert], result: SendResult) -> DeliveryReport:
+        """Record what became of one message: its alerts sent, retried later, or dead."""
+        now = self.clock()
+        ids = [alert.id for alert in alerts]
+        if result.ok:
+            for alert in alerts:
                 self.store.mark_sent(alert.id, now)
                 if self.metrics is not None:
                     self.metrics.observe_delivery(name, "sent", now - alert.created_at)
-                sent += 1
-                log.info("alert.sent", extra={"alert": alert.id, "rule": alert.rule, "channel": name})
-                continue
-            reason = result.reason or "the channel refused the message (no reason given)"
-            retry_at = next_attempt(alert, result, self.clock(), self.config.settings.delivery, self.rng)
+            log.info("alert.sent", extra={"alerts": ids, "rule": alerts[0].rule, "channel": name, "digest": len(alerts) > 1 or alerts[0].status == "held"})
+            return DeliveryReport(sent=len(alerts))
+        reason = result.reason or "the channel refused the message (no reason given)"
+        retry_at = self._next_attempt(alerts[0], result, now)
+        for alert in alerts:
             self.store.mark_failed(alert.id, reason, retry_at)
             if self.metrics is not None:
                 self.metrics.observe_delivery(name, "dead" if retry_at is None else "retry")
-            if retry_at is None:
-                dead += 1
-                log.error("alert.dead", extra={"alert": alert.id, "rule": alert.rule, "channel": name, "error": reason})
-                if name != self.config.settings.admin_channel:
-                    await self.notify_admin(
-                        f"news-monitor: alert #{alert.id} given up",
-                        f"Rule {alert.rule!r} could not reach channel {name!r} within the retry window.\n"
-                        f"Story: {alert.title}\n{alert.link or ''}\nLast error: {reason}\n"
-                        f"Send it again with: news-monitor alerts retry {alert.id}",
-                    )
-            else:
-                failed += 1
-                log.warning(
-                    "alert.retry",
-                    extra={
-                        "alert": alert.id,
-                        "rule": alert.rule,
-                        "channel": name,
-                        "attempt": alert.attempts + 1,
-                        "next_attempt": retry_at.isoformat(timespec="seconds"),
-                        "error": reason,
-                    },
-                )
-        return DeliveryReport(sent, failed, dead)
+        if retry_at is not None:
+            log.warning(
+                "alert.retry",
+                extra={
+                    "alerts": ids,
+                    "rule": alerts[0].rule,
+                    "channel": name,
+                    "attempt": alerts[0].attempts + 1,
+                    "next_attempt": retry_at.isoformat(timespec="seconds"),
+                    "error": reason,
+                },
+            )
+            return DeliveryReport(failed=len(alerts))
+        log.error("alert.dead", extra={"alerts": ids, "rule": alerts[0].rule, "channel": name, "error": reason})
+        if name != self.config.settings.admin_channel:
+            stories = "\n".join(f"  #{a.id} {a.title} {a.link or ''}" for a in alerts)
+            await self.notify_admin(
+                f"news-monitor: alert #{ids[0]} given up" if len(ids) == 1 else f"news-monitor: {len(ids)} alerts given up",
+                f"Rule {alerts[0].rule!r} could not reach channel {name!r} within the retry window.\n"
+                f"{stories}\nLast error: {reason}\n"
+                f"Send again with: news-monitor alerts retry {' '.join(map(str, ids))}",
+            )
+        return DeliveryReport(dead=len(alerts))
 
-    async def _send(self, channel: Channel, url: str, alert: PendingAlert) -> SendResult:
-        try:
-            kind = kind_for_url(url, self.config.channel_format(channel.name))
-            message = self._renderers[channel.name].render(self._view(alert), kind)
-        except Exception as exc:  # a template bug must not lose the alert: keep it and say why
-            log.exception("alert.render_failed", extra={"alert": alert.id, "channel": channel.name})
-            return SendResult(ok=False, reason=f"rendering the alert failed: {exc}")
-        return await asyncio.to_thread(channel.send, message)
+    def _next_attempt(self, alert: PendingAlert, result: SendResult, now: datetime) -> datetime | None:
+        """When to try a failed alert again; None once its retry window is over."""
+        settings = self.config.settings.delivery
+        delay = policy.retry_delay(
+            alert.attempts + 1,
+            initial=settings.retry_initial,
+            maximum=settings.retry_max,
+            rng=self.rng,
+            retry_after=result.retry_after,
+        )
+        if policy.give_up(alert.due_since or alert.created_at, now + delay, settings.retry_window):
+            return None
+        return now + delay
 
     async def notify_admin(self, title: str, body: str) -> None:
         """Tell the admin channel (when configured) about a problem of the service itself.
@@ -167,14 +208,15 @@ class Deliverer:
         if not result.ok:
             log.warning("admin.notify_failed", extra={"channel": name, "error": result.reason})
 
-    @staticmethod
-    def _view(alert: PendingAlert) -> AlertView:
-        return AlertView(
-            rule=alert.rule,
-            title=alert.title,
-            link=alert.link,
-            feed=alert.feed,
-            published_at=alert.published_at,
-            body=alert.text,
-            hits=tuple(alert.hits),
-        )
+
+def _view(alert: PendingAlert) -> AlertView:
+    return AlertView(
+        rule=alert.rule,
+        title=alert.title,
+        link=alert.link,
+        feed=alert.feed,
+        published_at=alert.published_at,
+        body=alert.text,
+        hits=tuple(alert.hits),
+        outlets=alert.outlets,
+    )

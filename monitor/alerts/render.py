@@ -28,10 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import jinja2
+
+if TYPE_CHECKING:
+    from monitor.alerts.policy import Digest
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -332,13 +335,19 @@ class Renderer:
         self._env = make_environment(template_dir, *extra)
         self._template = template.name if template is not None else None
 
+    def render_template(self, name: str, **context: Any) -> str:
+        return _render_template(self._env, name, context)
+
     def render(self, view: AlertView, kind: str) -> Message:
         """The message for ``view`` in ``kind``; template errors (undefined names) raise."""
         spec = _kind(kind)
-        template = self._env.get_template(self._template or spec.template)
-        body = template.render(_context(view)).strip() + "\n"
+        body = self.render_template(self._template or spec.template, **_context(view))
         title = spec.title.format(rule=view.rule, title=one_line(view.title))
         return Message(title=title, body=body, format=spec.format)
+
+
+def _render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
+    return env.get_template(name).render(context).strip() + "\n"
 
 
 def _kind(kind: str) -> Kind:
@@ -418,3 +427,37 @@ def check_template(template: Path, kind: str) -> str | None:
     except jinja2.TemplateError as exc:
         return f"{template}: template error: {exc}"
     return None
+
+
+# The digest template of each message kind; the format stays the kind's own.
+DIGEST_TEMPLATES: Mapping[str, str] = {
+    "slack": "digest.md.j2",
+    "markdown": "digest.md.j2",
+    "email": "digest.html.j2",
+    "text": "digest.txt.j2",
+}
+
+
+def render_digest(digest: Digest, kind: str) -> Message:
+    """One message listing the stories of a digest, a section per rule."""
+    spec = _kind(kind)
+    sections = [
+        {
+            "rule": section.rule,
+            "entries": [
+                {
+                    "title": one_line(entry.title),
+                    "link": safe_link(entry.link),
+                    "feed": entry.feed,
+                    "published": format_published(entry.published_at),
+                    "outlets": [outlet for outlet in entry.outlets if outlet != entry.feed],
+                }
+                for entry in section.entries
+            ],
+        }
+        for section in digest.sections
+    ]
+    body = _default_renderer().render_template(DIGEST_TEMPLATES[kind], sections=sections, count=digest.story_count)
+    rules = ", ".join(section.rule for section in digest.sections)
+    title = f"news-monitor digest: {digest.story_count} {'story' if digest.story_count == 1 else 'stories'} ({rules})"
+    return Message(title=title, body=body, format=spec.format)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -117,8 +118,12 @@ class Hit:
         }
 
 
-# The folded names a mention answers to, and the known entities it denotes.
-_MentionNames = tuple[tuple[tuple[str, ...], ...], frozenset[KnownEntity]]
+class _MentionNames(NamedTuple):
+    """The folded names a mention answers to, and the known entities it denotes."""
+
+    names: tuple[tuple[str, ...], ...]
+    identities: frozenset[KnownEntity]
+    words: frozenset[str]  # every word of those names
 
 
 class Lexicon:
@@ -168,7 +173,9 @@ class Lexicon:
             identities = frozenset(self.entities_named(canonical))
             names = {words(canonical), words(text)}
             names.update(words(name) for entity in identities for name in entity.names)
-            found = self._mention_names[(canonical, text)] = (tuple(n for n in names if n), identities)
+            names.discard(())
+            every_word = frozenset(word for name in names for word in name)
+            found = self._mention_names[(canonical, text)] = _MentionNames(tuple(names), identities, every_word)
         return found
 
 
@@ -234,15 +241,13 @@ class _OneTerm(list):  # type: ignore[type-arg]
 
     __slots__ = ("_hits",)
 
-    def __init__(self, pairs: Iterable[tuple[int, Hit]] = ()):
-        super().__init__(pairs)
-        self._hits: list[Hit] | None = None
-
     def hits(self) -> list[Hit]:
         """The hits, as a new list the caller may keep."""
-        if self._hits is None:
-            self._hits = [hit for _, hit in self]
-        return self._hits.copy()
+        try:
+            return self._hits.copy()
+        except AttributeError:  # the first rule to ask
+            self._hits: list[Hit] = [hit for _, hit in self]
+            return self._hits.copy()
 
 
 _NO_EVIDENCE = _OneTerm()
@@ -280,6 +285,7 @@ class _MentionView:
     key: FieldKey
     names: tuple[tuple[str, ...], ...]  # folded words of canonical, text and known aliases
     identities: frozenset[KnownEntity]  # the known entities its canonical name denotes
+    words: frozenset[str]  # every word of those names
     text: str | None  # the mention's own text when its offsets do not fit its field
 
 
@@ -295,13 +301,14 @@ class PreparedDocument:
         self.doc = doc
         self.lexicon = lexicon
         self._texts: dict[FieldKey, IndexedText] = {}
-        self._scopes: dict[str, tuple[FieldKey, ...]] = {}
+        self._scopes: dict[str, tuple[tuple[FieldKey, IndexedText], ...]] = {}
         self._scope_words: dict[str, Set[str]] = {}
         self._mentions: list[_MentionView] | None = None
         self._mentions_by_word: dict[str, list[_MentionView]] | None = None
         self._mentions_by_entity: dict[KnownEntity, list[_MentionView]] | None = None
         self._host: tuple[str, int, int] | None | bool = False  # False: not computed yet
         self._index_words: dict[str, Set[str]] = {}
+        self._fields: dict[FieldKey, tuple[str, int, str, int | None]] = {}
         self.spans: dict[object, list[_Span]] = {}
         self.evidence: dict[object, _OneTerm] = {}
 
@@ -321,27 +328,27 @@ class PreparedDocument:
             found = self._texts[key] = IndexedText(self.string(key))
         return found
 
-    def keys_for(self, scope: str) -> tuple[FieldKey, ...]:
-        """The field strings a text scope reads in this document."""
-        keys = self._scopes.get(scope)
-        if keys is None:
+    def texts(self, scope: str) -> tuple[tuple[FieldKey, IndexedText], ...]:
+        """The field strings a text scope reads in this document, analysed."""
+        found = self._scopes.get(scope)
+        if found is None:
             if scope == "tag":
-                keys = tuple(("tag", i) for i in range(len(self.doc.tags)))
+                keys = [("tag", i) for i in range(len(self.doc.tags))]
             else:
-                keys = tuple((name, 0) for name in _SCOPE_FIELDS[scope])
-            self._scopes[scope] = keys
-        return keys
+                keys = [(name, 0) for name in _SCOPE_FIELDS[scope]]
+            found = self._scopes[scope] = tuple((key, self.text(key)) for key in keys)
+        return found
 
     def words_in(self, scope: str) -> Set[str]:
         """The distinct folded words of a text scope: one set lookup tells a
         term that it is absent, which is what most terms are in most items."""
         found = self._scope_words.get(scope)
         if found is None:
-            keys = self.keys_for(scope)
-            if len(keys) == 1:
-                found = self.text(keys[0]).postings.keys()
+            texts = self.texts(scope)
+            if len(texts) == 1:
+                found = texts[0][1].postings.keys()
             else:
-                found = set().union(*(self.text(key).postings for key in keys))
+                found = set().union(*(text.postings for _, text in texts))
             self._scope_words[scope] = found
         return found
 
@@ -357,7 +364,7 @@ class PreparedDocument:
         if self._mentions_by_word is None:
             by_word: dict[str, list[_MentionView]] = {}
             for view in self.mentions:
-                for w in {w for name in view.names for w in name}:
+                for w in view.words:
                     by_word.setdefault(w, []).append(view)
             self._mentions_by_word = by_word
         return self._mentions_by_word.get(word, [])
@@ -373,10 +380,10 @@ class PreparedDocument:
         return self._mentions_by_entity.get(entity, [])
 
     def _view(self, mention: Mention) -> _MentionView:
-        names, identities = self.lexicon.mention_names(mention.canonical, mention.text)
+        names, identities, every_word = self.lexicon.mention_names(mention.canonical, mention.text)
         key: FieldKey = (mention.field, 0)
         fits = mention.field in ("title", "body") and 0 <= mention.start < mention.end <= len(self.string(key))
-        return _MentionView(mention, key, names, identities, None if fits else mention.text)
+        return _MentionView(mention, key, names, identities, every_word, None if fits else mention.text)
 
     def mention_span(self, view: _MentionView, term: str) -> _Span:
         """A mention as a span of ``term``, with token positions when it fits its field."""
@@ -412,10 +419,11 @@ class PreparedDocument:
 
     def _collect_index_words(self, namespace: str) -> Set[str]:
         if namespace.endswith("*"):
-            # A prefix rule is filed under its first three letters.
-            return {w[:3] for w in self.index_words(namespace[:-1]) if len(w) >= 3}
+            # A prefix rule is filed under its first three letters (shorter
+            # heads of shorter words are harmless: no key is that short).
+            return set(map(_first_three, self.index_words(namespace[:-1])))
         if namespace == "ent":
-            return {w for view in self.mentions for name in view.names for w in name}
+            return set().union(*(view.words for view in self.mentions))
         if namespace == "known":
             return {entity.name for view in self.mentions for entity in view.identities}
         if namespace == "site":
@@ -428,33 +436,38 @@ class PreparedDocument:
     def evidence_of(self, spans: Iterable[_Span], distinct: bool = False) -> _OneTerm:
         """Spans (NEAR spans by their operands) as hits in reading order.
 
-        ``distinct`` says the spans are known to differ (one term's spans);
-        otherwise repeats are dropped: one word can pair with several under NEAR.
+        ``distinct`` says the spans cannot repeat (they are one term's);
+        otherwise repeats are dropped: under NEAR one word can pair with several.
         """
         evidence = _OneTerm()
         seen: set[tuple[int, str, str | None]] = set()
-        strings: dict[FieldKey, str] = {}
+        fields = self._fields
         for span in spans:
             for leaf in span.parts or (span,):
                 key, start, end = leaf.key, leaf.start, leaf.end
-                order = _reading_order(key[0], key[1], start, end)
+                found = fields.get(key)
+                if found is None:
+                    found = fields[key] = self._field(key)
+                string, base, name, index = found
+                order = base | start << 32 | end
                 if not distinct:
                     if (order, leaf.term, leaf.entity) in seen:
                         continue
                     seen.add((order, leaf.term, leaf.entity))
-                if leaf.text is not None:
-                    matched = leaf.text
-                else:
-                    string = strings.get(key)
-                    if string is None:
-                        string = strings[key] = self.string(key)
-                    matched = string[start:end]
-                name = key[0]
-                index = key[1] if name == "tag" else None
-                hit = Hit(leaf.term, name, start, end, matched, leaf.entity, index)
-                evidence.append((order, hit))
+                matched = string[start:end] if leaf.text is None else leaf.text
+                evidence.append((order, Hit(leaf.term, name, start, end, matched, leaf.entity, index)))
         evidence.sort(key=_order)
         return evidence
+
+    def _field(self, key: FieldKey) -> tuple[str, int, str, int | None]:
+        """What every hit in one field string shares: the string, the high bits
+        of the reading order, and the Hit's field name and tag index."""
+        name, index = key
+        base = _reading_order(name, index, 0, 0)
+        return self.string(key), base, name, index if name == "tag" else None
+
+
+_first_three = itemgetter(slice(3))
 
 
 def _host_suffixes(host: str) -> list[str]:
@@ -477,7 +490,13 @@ Requirement = frozenset[Clause] | None
 
 
 class _Matcher:
-    """A compiled query node."""
+    """A compiled query node.
+
+    Matchers declare ``__slots__``: a large rule set is tens of thousands of
+    them, and without a dict each they take less memory and less cache.
+    """
+
+    __slots__ = ()
 
     def match(self, doc: PreparedDocument, sources: list[_SpanMatcher]) -> bool:
         """Whether this node is true for the document.
@@ -502,7 +521,7 @@ class _SpanMatcher(_Matcher):
     equal term of every other rule.
     """
 
-    distinct = False  # whether its spans never repeat a hit (true of a single term)
+    __slots__ = ()
 
     @property
     def memo_key(self) -> object:
@@ -524,9 +543,7 @@ class _SpanMatcher(_Matcher):
         """The hits of this node's spans in reading order (empty when it has none)."""
         found = doc.evidence.get(self.memo_key)
         if found is None:
-            spans = self.spans(doc)
-            found = doc.evidence_of(spans, self.distinct) if spans else _NO_EVIDENCE
-            doc.evidence[self.memo_key] = found
+            found = doc.evidence[self.memo_key] = doc.evidence_of(self.spans(doc))
         return found
 
     def _find(self, doc: PreparedDocument) -> list[_Span]:
@@ -537,7 +554,7 @@ class _TermMatcher(_SpanMatcher):
     """One term. A set of rules names the same people and places many times
     over, so equal terms share their result through one memo key."""
 
-    distinct = True
+    __slots__ = ("label", "scope", "_memo_key")
 
     def __init__(self, term: Term):
         self.label = term.label
@@ -549,6 +566,13 @@ class _TermMatcher(_SpanMatcher):
     @property
     def memo_key(self) -> object:
         return self._memo_key
+
+    def evidence(self, doc: PreparedDocument) -> _OneTerm:
+        found = doc.evidence.get(self._memo_key)
+        if found is None:
+            # One term never finds the same place twice: no repeats to drop.
+            found = doc.evidence[self._memo_key] = doc.evidence_of(self.spans(doc), distinct=True)
+        return found
 
     def spans(self, doc: PreparedDocument) -> list[_Span]:
         # The same as the base class, without the property: these two are the
@@ -571,22 +595,25 @@ class _TermMatcher(_SpanMatcher):
 class _TextTerm(_TermMatcher):
     """A word, phrase or prefix in token fields, plus the other names of a known name."""
 
+    __slots__ = ("alternatives", "_heads", "_all_heads")
+
     def __init__(self, term: Term, alternatives: list[tuple[WordPattern, str | None]]):
         super().__init__(term)
         self.alternatives = alternatives  # (pattern, entity it stands for); the literal first
         # The exact first word of each pattern (None for a lone prefix), checked
         # before anything else: most terms are absent from most items.
         self._heads = [(None if p.prefix and len(p.words) == 1 else p.words[0], p, entity) for p, entity in alternatives]
+        heads = {head for head, _, _ in self._heads}
+        self._all_heads = None if None in heads else frozenset(heads)
 
     def _find(self, doc: PreparedDocument) -> list[_Span]:
         present = doc.words_in(self.scope)
+        if self._all_heads is not None and present.isdisjoint(self._all_heads):
+            return []  # the common case, told by one set operation
         candidates = [alternative for alternative in self._heads if alternative[0] is None or alternative[0] in present]
-        if not candidates:
-            return []
         found = []
         label = self.label
-        for key in doc.keys_for(self.scope):
-            text = doc.text(key)
+        for key, text in doc.texts(self.scope):
             postings = text.postings
             starts, ends = text.tokens.starts, text.tokens.ends
             for head, pattern, entity in candidates:
@@ -603,27 +630,80 @@ class _TextTerm(_TermMatcher):
 class _RegexTerm(_TermMatcher):
     """A regex that must match a whole folded token."""
 
+    __slots__ = ("regex", "heads", "verdicts")
+
     def __init__(self, term: Term):
         super().__init__(term)
         self.regex = re.compile(fold_regex(term.value), re.IGNORECASE)
+        # The first three letters every matching word starts with, when the
+        # pattern says (the index files the rule under them); otherwise every
+        # word is tried, through what earlier items taught.
+        self.heads = _regex_heads(self.regex.pattern)
+        self.verdicts = None if self.heads else _verdicts_of(self.regex.pattern)
 
     def _find(self, doc: PreparedDocument) -> list[_Span]:
-        # Each distinct word of the scope is tried once, not once per field.
-        fullmatch = self.regex.fullmatch
-        matching = [word for word in doc.words_in(self.scope) if fullmatch(word)]
+        matching = self._matching_words(doc)
         if not matching:
             return []
         found = []
-        for key in doc.keys_for(self.scope):
-            text = doc.text(key)
+        for key, text in doc.texts(self.scope):
             starts, ends = text.tokens.starts, text.tokens.ends
             for word in matching:
                 for p in text.postings.get(word, ()):
                     found.append(_Span(key, p, p, starts[p], ends[p], self.label))
         return found
 
+    def _matching_words(self, doc: PreparedDocument) -> Set[str]:
+        if self.verdicts is not None:
+            return self.verdicts.matching(doc.words_in(self.scope))
+        fullmatch = self.regex.fullmatch
+        return {
+            word
+            for _, text in doc.texts(self.scope)
+            for head in self.heads  # type: ignore[union-attr]
+            for word in text.words_starting(head)
+            if fullmatch(word)
+        }
+
     def requirement(self) -> Requirement:
         return _regex_requirement(self.scope, self.regex.pattern)
+
+
+class _RegexVerdicts:
+    """Which words one regex matches, remembered across documents.
+
+    Regex terms are rarely filed in the index, so they are tried on every item;
+    but the words of news come back item after item, and a set lookup costs a
+    fraction of a regex match. Forgets everything past ``LIMIT`` words, which
+    bounds the memory an unusual stream of words can take.
+    """
+
+    LIMIT = 20_000
+
+    def __init__(self, pattern: str):
+        self.fullmatch = re.compile(pattern, re.IGNORECASE).fullmatch
+        self.matched: set[str] = set()
+        self.unmatched: set[str] = set()
+
+    def matching(self, words: Set[str]) -> Set[str]:
+        """The words that the regex matches in full."""
+        # Most words are known misses, so this one set operation leaves a few.
+        maybe = words - self.unmatched
+        unseen = maybe - self.matched
+        if unseen:
+            if len(self.matched) + len(self.unmatched) + len(unseen) > self.LIMIT:
+                self.matched.clear()
+                self.unmatched.clear()
+            for word in unseen:
+                (self.matched if self.fullmatch(word) else self.unmatched).add(word)
+            maybe -= self.unmatched
+        return maybe
+
+
+@lru_cache(maxsize=1024)
+def _verdicts_of(pattern: str) -> _RegexVerdicts:
+    """One memory per pattern, shared by every rule that uses it."""
+    return _RegexVerdicts(pattern)
 
 
 class _EntityTerm(_TermMatcher):
@@ -633,6 +713,8 @@ class _EntityTerm(_TermMatcher):
     entity count (``person:Xi`` is Xi Jinping, never Xi Xiaoxing); otherwise any
     mention whose names contain the value as whole words does.
     """
+
+    __slots__ = ("types", "regex", "pattern", "known")
 
     def __init__(self, term: Term, lexicon: Lexicon):
         super().__init__(term)
@@ -682,6 +764,8 @@ class _EntityTerm(_TermMatcher):
 class _SiteTerm(_TermMatcher):
     """``site:`` compares hostnames on dot boundaries: bbc.co.uk covers www.bbc.co.uk."""
 
+    __slots__ = ("kind", "value", "regex")
+
     def __init__(self, term: Term):
         super().__init__(term)
         self.kind = term.kind
@@ -717,6 +801,8 @@ class _SiteTerm(_TermMatcher):
 
 
 class _AllOf(_Matcher):
+    __slots__ = ("children",)
+
     def __init__(self, children: list[_Matcher]):
         self.children = children
 
@@ -731,6 +817,8 @@ class _AllOf(_Matcher):
 
 
 class _AnyOf(_Matcher):
+    __slots__ = ("children",)
+
     def __init__(self, children: list[_Matcher]):
         self.children = children
 
@@ -750,6 +838,8 @@ class _AnyOf(_Matcher):
 
 
 class _NoneOf(_Matcher):
+    __slots__ = ("child",)
+
     def __init__(self, child: _Matcher):
         self.child = child
 
@@ -763,6 +853,8 @@ class _NoneOf(_Matcher):
 class _SpanUnion(_SpanMatcher):
     """An OR-group used as a NEAR operand."""
 
+    __slots__ = ("children",)
+
     def __init__(self, children: list[_SpanMatcher]):
         self.children = children
 
@@ -775,6 +867,8 @@ class _SpanUnion(_SpanMatcher):
 
 class _Near(_SpanMatcher):
     """Both operands in the same field with at most ``distance`` words between them."""
+
+    __slots__ = ("left", "right", "distance")
 
     def __init__(self, left: _SpanMatcher, right: _SpanMatcher, distance: int):
         self.left, self.right, self.distance = left, right, distance
@@ -1015,8 +1109,8 @@ def _minimal(clauses: set[Clause]) -> Requirement:
     return frozenset(kept)
 
 
-def _anchor(clause: Clause) -> Key:
-    """The key under which a clause is filed: the one fewest items should carry."""
+def _by_selectivity(clause: Clause) -> list[Key]:
+    """The keys of a clause, the one fewest items should carry first."""
 
     def cost(key: Key) -> tuple[int, int]:
         namespace, word = key
@@ -1030,10 +1124,40 @@ def _anchor(clause: Clause) -> Key:
             rank = 1 if len(word) > 3 else 2
         return rank, -len(word)
 
-    return min(sorted(clause), key=cost)
+    return sorted(sorted(clause), key=cost)
 
 
 # --- the presearcher ------------------------------------------------------------
+
+
+class _Offered(dict[str, Set[str]]):
+    """The words a document offers to the index, per namespace, read on demand."""
+
+    def __init__(self, doc: PreparedDocument):
+        super().__init__()
+        self.doc = doc
+
+    def __missing__(self, namespace: str) -> Set[str]:
+        found = self[namespace] = self.doc.index_words(namespace)
+        return found
+
+
+class _Filed:
+    """The queries filed under one anchor key.
+
+    A clause of one key is complete with the anchor. A longer clause is filed
+    again under its second key, so that an item finds the clauses it completes
+    by intersecting its words with those second keys: the few words of a
+    popular anchor ("ceasefire") would otherwise each bring hundreds of clauses
+    to check one by one. Keys beyond the second, rare, are checked one by one.
+    """
+
+    __slots__ = ("alone", "by_second")
+
+    def __init__(self) -> None:
+        self.alone: list[int] = []
+        # second key's namespace -> its word -> [(remaining keys, queries)]
+        self.by_second: dict[str, dict[str, list[tuple[tuple[Key, ...], list[int]]]]] = {}
 
 
 class RuleIndex:
@@ -1044,8 +1168,8 @@ class RuleIndex:
 
     Rules with the same query share one *query* (evaluated once per item), and
     the index files queries, not rules. Each clause of a query's requirement is
-    filed under one anchor key; an item that carries the anchor makes the query
-    a candidate only if it also carries the clause's other keys.
+    filed under its most selective key, its anchor (see ``_Filed``); an item
+    makes the query a candidate when it carries every key of some clause.
     """
 
     def __init__(self, rules: Sequence[CompiledRule], lexicon: Lexicon):
@@ -1062,29 +1186,28 @@ class RuleIndex:
             self._rules_of[query].append(i)
         self._distinct = [_terms_are_distinct(root) for root in self._roots]
         self._always: list[int] = []
-        # namespace -> anchor word -> [(the clause's other keys, queries)]
-        self._postings: dict[str, dict[str, list[tuple[tuple[Key, ...], list[int]]]]] = {}
-        self._file_queries()
-
-    def _file_queries(self) -> None:
-        filed: dict[str, dict[str, dict[tuple[Key, ...], list[int]]]] = {}
+        self._postings: dict[str, dict[str, _Filed]] = {}  # anchor namespace -> anchor word -> queries
         for query, root in enumerate(self._roots):
             requirement = root.requirement()
             if not requirement or frozenset() in requirement:
                 self._always.append(query)
-                continue
-            for clause in requirement:
-                namespace, word = anchor = _anchor(clause)
-                others = tuple(sorted(clause - {anchor}))
-                filed.setdefault(namespace, {}).setdefault(word, {}).setdefault(others, []).append(query)
-        self._postings = {
-            namespace: {word: list(by_others.items()) for word, by_others in by_word.items()}
-            for namespace, by_word in filed.items()
-        }
-        self._namespaces = set(self._postings) | {
-            namespace for by_word in self._postings.values() for filings in by_word.values()
-            for others, _ in filings for namespace, _ in others
-        }
+            else:
+                for clause in requirement:
+                    self._file(query, clause)
+
+    def _file(self, query: int, clause: Clause) -> None:
+        (namespace, word), *others = _by_selectivity(clause)
+        filed = self._postings.setdefault(namespace, {}).setdefault(word, _Filed())
+        if not others:
+            filed.alone.append(query)
+            return
+        (second_namespace, second_word), *rest = others
+        with_rest = filed.by_second.setdefault(second_namespace, {}).setdefault(second_word, [])
+        for keys, queries in with_rest:
+            if keys == tuple(rest):
+                queries.append(query)
+                return
+        with_rest.append((tuple(rest), [query]))
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -1111,17 +1234,26 @@ class RuleIndex:
 
     def _candidate_queries(self, doc: PreparedDocument) -> set[int]:
         found = set(self._always)
-        offered = {namespace: doc.index_words(namespace) for namespace in self._namespaces}
+        offered = _Offered(doc)
         for namespace, postings in self._postings.items():
-            # The intersection walks the smaller side: the item's few words, not
-            # every anchor word of the index.
+            # Each intersection walks its smaller side: the item's few words,
+            # not every word of the index.
             for word in postings.keys() & offered[namespace]:
-                for others, queries in postings[word]:
-                    for other_namespace, other_word in others:
-                        if other_word not in offered[other_namespace]:
-                            break
-                    else:
-                        found.update(queries)
+                filed = postings[word]
+                found.update(filed.alone)
+                for second_namespace, by_second in filed.by_second.items():
+                    words = offered[second_namespace]
+                    # Probing a few keys one by one is cheaper than building a
+                    # set; a large group is intersected, walking its smaller side.
+                    for second_word in by_second if len(by_second) <= 8 else by_second.keys() & words:
+                        if second_word not in words:
+                            continue
+                        for rest, queries in by_second[second_word]:
+                            for other_namespace, other_word in rest:
+                                if other_word not in offered[other_namespace]:
+                                    break
+                            else:
+                                found.update(queries)
         return found
 
     def _evaluate(self, doc: PreparedDocument, queries: Iterable[int]) -> list[tuple[CompiledRule, list[Hit]]]:
@@ -1135,7 +1267,7 @@ class RuleIndex:
             hits = _hits(doc, sources, distinct[query])
             rules = rules_of[query]
             matched.append((rules[0], hits))
-            for i in rules[1:]:
-                matched.append((i, hits.copy()))  # each rule gets its own list
+            if len(rules) > 1:
+                matched.extend([(i, hits.copy()) for i in rules[1:]])  # each rule gets its own list
         matched.sort(key=_order)
         return [(self.rules[i], hits) for i, hits in matched]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
@@ -153,8 +152,13 @@ class WordPattern(NamedTuple):
 
     def occurs_in(self, sequence: tuple[str, ...]) -> bool:
         """Whether the pattern occurs anywhere in a sequence of folded words."""
-        n = len(self.words)
-        return any(self.starts(sequence, i) for i in range(len(sequence) - n + 1))
+        words = self.words
+        if not self.prefix:
+            if len(words) == 1:
+                return words[0] in sequence  # the common case, without a Python loop
+            n, head = len(words), words[0]
+            return any(sequence[i : i + n] == words for i, word in enumerate(sequence) if word == head)
+        return any(self.starts(sequence, i) for i in range(len(sequence) - len(words) + 1))
 
     def starts(self, sequence: tuple[str, ...], i: int) -> bool:
         """Whether the pattern occurs in ``sequence`` at position ``i``."""
@@ -168,7 +172,7 @@ class WordPattern(NamedTuple):
 class IndexedText:
     """The tokens of one string with postings, to find words and phrases quickly."""
 
-    __slots__ = ("tokens", "postings", "_by_head")
+    __slots__ = ("tokens", "postings", "_sorted")
 
     def __init__(self, text: str):
         self.tokens = tokenize(text)
@@ -180,7 +184,7 @@ class IndexedText:
             else:
                 found.append(position)
         self.postings = postings
-        self._by_head: dict[str, list[str]] | None = None
+        self._sorted: list[str] | None = None
 
     def find(self, pattern: WordPattern) -> list[tuple[int, int]]:
         """(first, last) token positions of every occurrence of ``pattern``."""
@@ -189,23 +193,21 @@ class IndexedText:
             if pattern.prefix:
                 return [(p, p) for word in self.words_starting(words[0]) for p in self.postings[word]]
             return [(p, p) for p in self.postings.get(words[0], ())]
-        folded, last = self.tokens.folded, len(words) - 1
-        return [(p, p + last) for p in self.postings.get(words[0], ()) if pattern.starts(folded, p)]
-
-    def find_regex(self, regex: re.Pattern[str]) -> list[tuple[int, int]]:
-        """Positions of the tokens that the regex matches in full."""
-        return [(p, p) for word, ps in self.postings.items() if regex.fullmatch(word) for p in ps]
+        folded, n = self.tokens.folded, len(words)
+        if pattern.prefix:
+            return [(p, p + n - 1) for p in self.postings.get(words[0], ()) if pattern.starts(folded, p)]
+        return [(p, p + n - 1) for p in self.postings.get(words[0], ()) if folded[p : p + n] == words]
 
     def words_starting(self, prefix: str) -> list[str]:
-        """The distinct words that start with ``prefix``."""
-        # Grouped by their first three letters, so a prefix looks at a handful
-        # of words instead of all of them.
-        if self._by_head is None:
-            self._by_head = {}
-            for word in self.postings:
-                self._by_head.setdefault(word[:3], []).append(word)
-        candidates: Iterable[str] = self._by_head.get(prefix[:3], ()) if len(prefix) >= 3 else self.postings
-        return [word for word in candidates if word.startswith(prefix)]
+        """The distinct words that start with ``prefix``, in alphabetical order."""
+        # Sorted once, the words that share a prefix sit together: two binary
+        # searches find them, however many words the text has.
+        if self._sorted is None:
+            self._sorted = sorted(self.postings)
+        ordered = self._sorted
+        first = bisect.bisect_left(ordered, prefix)
+        last = bisect.bisect_left(ordered, prefix + "\U0010ffff", first)
+        return ordered[first:last]
 
     def positions_of(self, start: int, end: int) -> tuple[int, int]:
         """First and last token positions inside a character range, or (-1, -1)."""
