@@ -224,6 +224,7 @@ class ReceivedRequest:
     headers: dict[str, str]
     body: bytes
     status: int  # what the receiver answered
+    at: float = field(default_factory=time.monotonic)  # when it arrived (monotonic clock)
 
     @property
     def json(self) -> Any:

@@ -343,3 +343,19 @@ def test_sitecustomize_points_slack_at_local_receiver_in_a_subprocess(webhook: W
     [request] = webhook.wait_for(1)
     assert request.path == "/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7"
     assert "hello from a subprocess" in request.json["attachments"][0]["text"]
+
+
+def test_a_receivers_retry_after_is_kept_with_the_failure(webhook: WebhookReceiver) -> None:
+    webhook.fail_next(1, status=429, headers={"Retry-After": "120"})
+    webhook.fail_next(1, status=503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    webhook.fail_next(1, status=500, headers={"Retry-After": "30"})
+    channel = Channel("hook", webhook.json_url("/hook"))
+    message = Message(title="t", body="b", format="text")
+    limited = channel.send(message)
+    assert (limited.ok, limited.retry_after) == (False, 120.0)
+    assert "retry after 120s" in (limited.reason or "")
+    past = channel.send(message)
+    assert past.retry_after == 0.0  # a date in the past: retry whenever
+    plain = channel.send(message)
+    assert plain.ok is False and plain.retry_after is None  # only 429 and 503 mean "come back later"
+    assert channel.send(message).ok is True

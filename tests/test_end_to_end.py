@@ -130,7 +130,9 @@ def test_poll_once_status_and_rules_test(tmp_path, feed_server, smtp, webhook):
 
 def test_a_channel_that_is_down_gets_the_alert_once_it_recovers(tmp_path, feed_server, smtp, webhook, daemons):
     feed_server.route("/wire.xml", rss(XI_PUTIN_CALL), etag='"v1"')
-    webhook.fail_next(3, status=500)
+    # Down hard twice, then "come back in 4 seconds", then up again.
+    webhook.fail_next(2, status=500)
+    webhook.fail_next(1, status=503, headers={"Retry-After": "4"})
     config = write_config(
         tmp_path / "config",
         feeds=[{"name": "wire", "url": feed_server.url("/wire.xml"), "alert_first_fetch": True}],
@@ -142,9 +144,10 @@ def test_a_channel_that_is_down_gets_the_alert_once_it_recovers(tmp_path, feed_s
     daemons.append(daemon)
 
     retries = daemon.wait_for_log(r"alert\.retry .*channel=hook", count=3, timeout=60)
-    assert all("500" in line for line in retries)
+    assert all("500" in line for line in retries[:2]) and "retry after 4s" in retries[2]
     requests = webhook.wait_for(4, timeout=60)
-    assert [r.status for r in requests] == [500, 500, 500, 200]
+    assert [r.status for r in requests] == [500, 500, 503, 200]
+    assert requests[3].at - requests[2].at >= 4  # Retry-After was honoured (backoff alone is 1-2s)
     assert XI_PUTIN_CALL.title in requests[-1].json["message"] or XI_PUTIN_CALL.title in requests[-1].json["title"]
     daemon.wait_for_log(r"alert\.sent .*channel=hook")
     time.sleep(1.5)
@@ -152,7 +155,7 @@ def test_a_channel_that_is_down_gets_the_alert_once_it_recovers(tmp_path, feed_s
     assert len(webhook.requests) == 4
     [(status, attempts, last_error)] = db_rows(config, "SELECT status, attempts, last_error FROM alerts")
     assert (status, attempts) == ("sent", 4)
-    assert "500" in last_error  # why it took four attempts stays on record
+    assert "503" in last_error  # why it took four attempts stays on record
 
 
 def test_a_channel_that_never_recovers_keeps_the_alert_pending_with_the_reason(tmp_path, feed_server, webhook):

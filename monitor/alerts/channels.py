@@ -23,14 +23,19 @@ asked for.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import logging
 import sys
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import apprise
+import requests
 
+from monitor.alerts.policy import parse_retry_after
 from monitor.alerts.render import Message
 from monitor.errors import MonitorError
 from monitor.redact import redact_text, redact_url, url_secrets
@@ -123,6 +128,42 @@ def _trim(text: str, limit: int = REASON_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+# --- Retry-After ----------------------------------------------------------------
+# apprise answers True/False and drops the receiver's response, so a webhook's
+# "Retry-After" (429 Too Many Requests, 503 Unavailable) would be lost. Its
+# HTTP plugins send through requests, so we observe every response requests
+# hands back. Each send puts a fresh box in a context variable; apprise runs
+# the plugin in a worker thread with a copy of our context (for its own log
+# capture), so the plugin's responses land in the box of the send that made
+# them. Observing only; requests' behaviour is unchanged.
+
+
+@dataclass
+class _RetryAfterBox:
+    seconds: float | None = None
+
+
+_RETRY_AFTER: contextvars.ContextVar[_RetryAfterBox | None] = contextvars.ContextVar("retry_after", default=None)
+_RETRY_STATUSES = frozenset({429, 503})
+
+
+def _observe_retry_after(send: Any) -> Any:
+    @functools.wraps(send)
+    def observed(session: requests.Session, request: Any, **kwargs: Any) -> Any:
+        response = send(session, request, **kwargs)
+        box = _RETRY_AFTER.get()
+        if box is not None and response.status_code in _RETRY_STATUSES:
+            box.seconds = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+        return response
+
+    observed.news_monitor_observer = True  # type: ignore[attr-defined]
+    return observed
+
+
+if not getattr(requests.Session.send, "news_monitor_observer", False):
+    requests.Session.send = _observe_retry_after(requests.Session.send)  # type: ignore[method-assign]
+
+
 class Channel:
     """One destination for alerts: an apprise URL, or "console" for stdout.
 
@@ -168,19 +209,27 @@ class Channel:
         body_format = BODY_FORMATS.get(message.format)
         if body_format is None:
             return SendResult(False, f"unknown message format {message.format!r}")
-        result = app.notify(
-            body=message.body,
-            title=message.title,
-            body_format=body_format,
-            log_level=logging.WARNING,
-        )
+        box = _RetryAfterBox()
+        token = _RETRY_AFTER.set(box)
+        try:
+            result = app.notify(
+                body=message.body,
+                title=message.title,
+                body_format=body_format,
+                log_level=logging.WARNING,
+            )
+        finally:
+            _RETRY_AFTER.reset(token)
         with result:  # releases apprise's temporary log storage
             if result:
                 return SendResult(True, None)
             lines = [entry.message.strip() for entry in result.logs() if entry.level in _REASON_LEVELS]
             status = result.status.name.lower()
             reason = " | ".join(dict.fromkeys(line for line in lines if line))
-            return SendResult(False, self._reason(reason or f"apprise reported {status}"))
+            retry_after = box.seconds
+            if retry_after is not None:
+                reason = f"{reason} (the receiver asked to retry after {retry_after:g}s)"
+            return SendResult(False, self._reason(reason or f"apprise reported {status}"), retry_after)
 
     def _reason(self, text: str) -> str:
         return _trim(redact_text(text, self._secrets))
