@@ -115,6 +115,14 @@ class HealthSettings(_Strict):
     allow_remote: bool = False  # listen on a non-loopback address: anyone who reaches it may read it
 
 
+class FeedHealthSettings(_Strict):
+    """When the admin channel hears about a feed (see monitor/feeds/health.py)."""
+
+    failing_after: Duration = timedelta(hours=6)  # every poll failed for this long
+    silence_factor: float = Field(default=4.0, ge=1)  # quiet for this many of its usual gaps...
+    min_silence: Duration = timedelta(days=1)  # ...and at least this long
+
+
 class StorySettings(_Strict):
     """When two items are one story (see monitor/stories.py)."""
 
@@ -151,6 +159,7 @@ class MonitorSettings(_Strict):
     retention: RetentionSettings = RetentionSettings()
     health: HealthSettings = HealthSettings()
     stories: StorySettings = StorySettings()
+    feed_health: FeedHealthSettings = FeedHealthSettings()
     admin_channel: str | None = None
     channels: dict[str, ChannelConfig] = {}
     feeds: tuple[FeedConfig, ...] = ()

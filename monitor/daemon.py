@@ -27,6 +27,7 @@ from monitor.alerts.deliver import Deliverer, DeliveryReport
 from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config, load_config
 from monitor.entities import EntityExtractor, load_pipeline
 from monitor.errors import ConfigError
+from monitor.feeds import health as feed_health
 from monitor.feeds.fetch import new_client
 from monitor.health import HealthCheck, HealthServer, Metrics
 from monitor.pipeline import PollReport, Rulebook, Runtime, enrich_backlog, poll_feed, poll_feeds
@@ -37,6 +38,7 @@ log = logging.getLogger("monitor.daemon")
 POLL_TICK_SECONDS = 2.0
 CONFIG_WATCH_SECONDS = 2.0
 MAINTENANCE_SECONDS = 3600.0
+FEED_HEALTH_SECONDS = 300.0
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
@@ -128,6 +130,24 @@ class Monitor:
             log.info("maintenance.retention", extra=deleted)
         return deleted
 
+    async def check_feed_health(self) -> list[str]:
+        """Tell the admin channel about feeds that went bad or recovered; the messages sent."""
+        settings = self.config.settings.feed_health
+        thresholds = feed_health.HealthSettings(settings.failing_after, settings.silence_factor, settings.min_silence)
+        now = self.clock()
+        reports = []
+        for row in self.store.feed_histories(now, feed_health.RHYTHM_WINDOW):
+            feed = feed_health.FeedHistory(**row)
+            assessment = feed_health.assess(feed, now, thresholds)
+            message = feed_health.change_to_report(feed, assessment)
+            if message is None:
+                continue
+            self.store.set_feed_health(feed.name, assessment.state)
+            log.warning("feed.health", extra={"feed": feed.name, "state": assessment.state, "report": message})
+            await self.deliverer.notify_admin(f"news-monitor: feed {feed.name} {assessment.state}", message)
+            reports.append(message)
+        return reports
+
     # --- reload --------------------------------------------------------------
 
     def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:
@@ -197,6 +217,7 @@ class Monitor:
         )
         scheduler.add_job(self._watch_config, "interval", seconds=CONFIG_WATCH_SECONDS, id="config-watch")
         scheduler.add_job(self._enrich_tick, "interval", seconds=POLL_TICK_SECONDS, id="enrich")
+        scheduler.add_job(self.check_feed_health, "interval", seconds=FEED_HEALTH_SECONDS, id="feed-health")
         scheduler.add_job(
             self.maintain, "interval", seconds=MAINTENANCE_SECONDS, id="maintenance",
             next_run_time=utcnow() + timedelta(seconds=60),

@@ -169,6 +169,11 @@ _MIGRATIONS: list[str] = [
     CREATE INDEX alerts_rate ON alerts(rule, channel, created_at);
     CREATE INDEX alerts_story ON alerts(rule, channel, story_id);
     """,
+    # 5: feed health: since when a feed fails, and the state last reported
+    """
+    ALTER TABLE feeds ADD COLUMN failing_since TEXT;
+    ALTER TABLE feeds ADD COLUMN health_state TEXT NOT NULL DEFAULT 'ok';
+    """,
 ]
 
 
@@ -442,6 +447,34 @@ class Store:
                 f"UPDATE feeds SET active = 0 WHERE source = 'config' AND name NOT IN ({placeholders})", names
             )
 
+    def feed_histories(self, now: datetime, window: timedelta) -> list[dict[str, Any]]:
+        """Per active feed: failing since, last error, newest item, items within ``window``, reported state."""
+        rows = self.db.execute(
+            """
+            SELECT feeds.name, feeds.failing_since, feeds.last_error, feeds.health_state,
+                   (SELECT max(first_seen_at) FROM items WHERE items.feed_id = feeds.id),
+                   (SELECT count(*) FROM items WHERE items.feed_id = feeds.id
+                        AND COALESCE(items.published_at, items.first_seen_at) > ?)
+            FROM feeds WHERE active = 1 ORDER BY name
+            """,
+            [to_db_time(now - window)],
+        ).fetchall()
+        return [
+            {
+                "name": row[0],
+                "failing_since": from_db_time(row[1]),
+                "last_error": row[2],
+                "state": row[3],
+                "last_item_at": from_db_time(row[4]),
+                "items_in_window": row[5],
+            }
+            for row in rows
+        ]
+
+    def set_feed_health(self, name: str, state: str) -> None:
+        with self._transaction():
+            self.db.execute("UPDATE feeds SET health_state = ? WHERE name = ?", [state, name])
+
     def feed_tags(self) -> dict[str, tuple[str, ...]]:
         """The tags of every feed by name (for rules that test ``tag:``)."""
         return {name: tuple(json.loads(tags)) for name, tags in self.db.execute("SELECT name, tags FROM feeds")}
@@ -544,7 +577,7 @@ class Store:
         with self._transaction():
             self.db.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, title = COALESCE(?, title), first_fetch_done = 1,"
-                " last_polled_at = ?, last_success_at = ?, error_count = 0, last_error = NULL,"
+                " last_polled_at = ?, last_success_at = ?, error_count = 0, last_error = NULL, failing_since = NULL,"
                 " next_poll_at = ?, next_poll_reason = ? WHERE id = ?",
                 [
                     result.etag,
@@ -627,7 +660,7 @@ class Store:
         with self._transaction():
             self.db.execute(
                 "UPDATE feeds SET last_polled_at = ?, last_success_at = ?, error_count = 0, last_error = NULL,"
-                " next_poll_at = ?, next_poll_reason = ? WHERE id = ?",
+                " failing_since = NULL, next_poll_at = ?, next_poll_reason = ? WHERE id = ?",
                 [now, now, to_db_time(next_poll_at), reason, feed_id],
             )
 
@@ -638,8 +671,9 @@ class Store:
         with self._transaction():
             self.db.execute(
                 "UPDATE feeds SET last_polled_at = ?, last_error = ?, last_error_at = ?,"
+                " failing_since = COALESCE(failing_since, ?),"
                 " error_count = error_count + 1, next_poll_at = ?, next_poll_reason = ? WHERE id = ?",
-                [now, error, now, to_db_time(next_poll_at), reason, feed_id],
+                [now, error, now, now, to_db_time(next_poll_at), reason, feed_id],
             )
 
     def _upsert_item(self, feed_id: int, record: ItemRecord, now: str | None) -> tuple[int, bool]:
