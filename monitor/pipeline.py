@@ -263,9 +263,10 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
         records = [ItemRecord(item, (), (), enriched=False) for item in fresh]
     else:
         records = await _analyse(runtime, feed.name, feed.tags, fresh)
-    # Every new item, backfill too, marks where its story began, so later copies find it.
-    infos = await runtime.in_cpu_thread(lambda: [story_info(record.item) for record in records])
-    records = [replace(record, story=info) for record, info in zip(records, infos, strict=True)]
+    if not backfill:
+        # Stories of a first fetch are found when it is enriched, like its entities.
+        infos = await runtime.in_cpu_thread(lambda: [story_info(record.item) for record in records])
+        records = [replace(record, story=info) for record, info in zip(records, infos, strict=True)]
     next_poll = schedule.after_success(
         now,
         limits,
@@ -345,15 +346,24 @@ async def enrich_backlog(runtime: Runtime, batch: int = 64) -> int:
     if not stored:
         return 0
     items = [s.item for s in stored]
-    mentions = await runtime.in_cpu_thread(runtime.extractor.extract, [(i.title, i.text) for i in items])
+
+    def analyse() -> tuple[list[list[Mention]], list[StoryInfo]]:
+        return runtime.extractor.extract([(i.title, i.text) for i in items]), [story_info(i) for i in items]
+
+    mentions, infos = await runtime.in_cpu_thread(analyse)
     enrichments = []
     tags = runtime.store.feed_tags()
-    for one, item_mentions in zip(stored, mentions, strict=True):
+    for one, item_mentions, info in zip(stored, mentions, infos, strict=True):
         matches = _match(runtime, one.feed, tags.get(one.feed, ()), [one.item], [item_mentions])[0]
-        enrichments.append(
-            Enrichment(one.id, item_mentions, [MatchRecord(rule.name, [h.to_dict() for h in hits], ()) for rule, hits in matches])
-        )
-    matched = runtime.store.record_enrichment(enrichments, runtime.clock())
+        found = [MatchRecord(rule.name, [h.to_dict() for h in hits], ()) for rule, hits in matches]
+        enrichments.append(Enrichment(one.id, item_mentions, found, info))
+    stories_settings = runtime.config.settings.stories
+    matched = runtime.store.record_enrichment(
+        enrichments,
+        runtime.clock(),
+        choose_story=story_chooser(stories_settings.threshold),
+        story_window=stories_settings.window,
+    )
     log.info("enrich.done", extra={"items": len(stored), "matches": matched})
     return len(stored)
 

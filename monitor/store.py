@@ -264,6 +264,7 @@ class Enrichment:
     item_id: int
     mentions: Sequence[Mention]
     matches: Sequence[MatchRecord] = ()
+    story: StoryInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -643,12 +644,25 @@ class Store:
     def unenriched_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM items WHERE enriched = 0").fetchone()[0]
 
-    def record_enrichment(self, enrichments: Sequence[Enrichment], now: datetime) -> int:
-        """Store entities and matches found after the fact; returns the matches written."""
+    def record_enrichment(
+        self,
+        enrichments: Sequence[Enrichment],
+        now: datetime,
+        *,
+        choose_story: StoryChooser | None = None,
+        story_window: timedelta = timedelta(days=3),
+    ) -> int:
+        """Store entities, matches and stories found after the fact; returns the matches written."""
         written = 0
         stamp = to_db_time(now)
         with self._transaction():
             for enrichment in enrichments:
+                if enrichment.story is not None and choose_story is not None:
+                    self.db.execute(
+                        "UPDATE items SET link_key = ?, fingerprint = ? WHERE id = ?",
+                        [enrichment.story.link_key, enrichment.story.fingerprint, enrichment.item_id],
+                    )
+                    self._join_story(enrichment.item_id, enrichment.story, now - story_window, choose_story)
                 self._replace_entities(enrichment.item_id, enrichment.mentions)
                 for match in enrichment.matches:
                     written += self._insert_match(enrichment.item_id, match, stamp)
