@@ -1,3 +1,5 @@
 from monitor.cli import main
 
-main()
+# Guarded: the parser process is started with "spawn", which imports this module again.
+if __name__ == "__main__":
+    main()

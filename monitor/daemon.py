@@ -95,7 +95,7 @@ class Monitor:
 
     async def close(self) -> None:
         await self.runtime.client.aclose()
-        self.runtime.cpu.shutdown(wait=True)
+        self.runtime.close()
         self.store.close()
 
     # --- one-shot ------------------------------------------------------------

@@ -16,7 +16,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -31,7 +34,7 @@ from monitor.entities import EntityExtractor
 from monitor.errors import FeedError, ParseError, RetrieveError
 from monitor.feeds import schedule
 from monitor.feeds.fetch import fetch
-from monitor.feeds.parse import parse_feed
+from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.items import Item, Mention
 from monitor.rules.match import CompiledRule, Document, Hit, Lexicon, RuleIndex, compile_rule
 from monitor.store import (
@@ -71,6 +74,10 @@ class Rulebook:
         return self.index.match(document)
 
 
+def _parser_process() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+
 @dataclass
 class Runtime:
     """What a poll needs: config, the open store, one HTTP client, the NLP stage.
@@ -87,7 +94,24 @@ class Runtime:
     rulebook: Rulebook
     clock: Callable[[], datetime]
     cpu: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="cpu"))
+    # Parsing runs in a process of its own: feedparser is pure Python, and in a
+    # thread it would hold the interpreter lock the event loop and the entity
+    # stage need. A spawned process imports only the parser, not spaCy.
+    parser: ProcessPoolExecutor = field(default_factory=lambda: _parser_process())
     hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+    async def parse(self, content: bytes, url: str, content_type: str | None) -> ParsedFeed:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.parser, partial(parse_feed, content, url=url, content_type=content_type))
+        except BrokenProcessPool:
+            # The parser process died (killed, out of memory): start a new one, report this feed.
+            self.parser = _parser_process()
+            raise ParseError(f"{url}: the parser process died while parsing this feed") from None
+
+    def close(self) -> None:
+        self.cpu.shutdown(wait=True)
+        self.parser.shutdown(wait=True, cancel_futures=True)
 
     def host_slot(self, url: str) -> asyncio.Semaphore:
         """Bounds the requests in flight to one host, however many of its feeds are due."""
@@ -245,9 +269,7 @@ async def poll_feed(runtime: Runtime, feed: FeedState) -> PollReport:
             log.info("poll.not_modified", extra={"feed": feed.name})
             return PollReport(feed.name, ok=True, not_modified=True, seconds=time.monotonic() - started)
         assert fetched.content is not None
-        parsed = await runtime.in_cpu_thread(
-            parse_feed, fetched.content, url=fetched.url, content_type=fetched.content_type
-        )
+        parsed = await runtime.parse(fetched.content, fetched.url, fetched.content_type)
     except FeedError as exc:
         return _record_failure(runtime, feed, now, limits, exc, started)
 

@@ -225,6 +225,7 @@ class ReceivedRequest:
     body: bytes
     status: int  # what the receiver answered
     at: float = field(default_factory=time.monotonic)  # when it arrived (monotonic clock)
+    received_at: float = field(default_factory=time.time)  # when it arrived (wall clock, for latency)
 
     @property
     def json(self) -> Any:
