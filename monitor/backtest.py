@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from monitor.items import Item
+from monitor.stories import canonical_link
 from monitor.rules.match import CompiledRule, Document, Hit, Lexicon, explain
 from monitor.rules.text import words
 
@@ -184,34 +184,9 @@ def story_keys(items: Sequence[StoredItem], same_title_within: timedelta = timed
     return [f"item:{items[root(i)].id}" for i in range(len(items))]
 
 
-# Query parameters that say how a reader arrived, not what they read.
-_TRACKING_PREFIXES = ("utm_", "at_")
-_TRACKING = frozenset(
-    {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "ocid", "cmpid", "ref", "ref_src"}
-)
-
-
 def link_key(link: str | None) -> str | None:
-    """``https://www.example.org/a/?utm_source=x#top`` -> ``example.org/a``; None if not absolute."""
-    if not link:
-        return None
-    try:
-        parts = urlsplit(link.strip())
-        host, port = parts.hostname, parts.port
-    except ValueError:  # an unparsable port or host
-        return None
-    if not host:
-        return None
-    host = host.rstrip(".").removeprefix("www.")
-    if port is not None and port not in (80, 443):
-        host = f"{host}:{port}"
-    query = sorted(
-        (name, value)
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not (name.lower() in _TRACKING or name.lower().startswith(_TRACKING_PREFIXES))
-    )
-    path = parts.path.rstrip("/")
-    return host + path + (f"?{urlencode(query)}" if query else "")
+    """The link with tracking, mirrors and AMP variants gone (the story detector's canonical link)."""
+    return canonical_link(link)
 
 
 def title_key(title: str) -> str | None:

@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,18 +35,6 @@ def make_view() -> AlertView:
             {"term": "Putin", "field": "body", "start": 53, "end": 67, "matched": "Vladimir Putin", "entity": "Vladimir Putin"},
         ),
     )
-
-
-@pytest.fixture
-def smtp() -> Iterator[SMTPReceiver]:
-    with SMTPReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def webhook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture
