@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from xml.sax.saxutils import escape
 
 MIN_WORDS = 60
 MAX_WORDS = 250
@@ -332,3 +335,25 @@ def news_corpus(n: int = 1000, seed: int = 20240611) -> list[tuple[str, str]]:
 if __name__ == "__main__":
     for title, body in news_corpus(3):
         print(title, "\n", body, "\n", sep="")
+
+
+def rss_feed(
+    name: str, stories: list[tuple[str, str]], *, offset: int = 0, spacing: timedelta = timedelta(minutes=1)
+) -> bytes:
+    """An RSS 2.0 document of ``stories`` (title, body) as a news site would serve it.
+
+    Bodies become HTML paragraphs; items are ``spacing`` apart, newest first,
+    and numbered from ``offset`` (guids and links stay unique across rounds).
+    """
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    entries = "".join(
+        f"<item><guid>{name}-{offset + n}</guid><title>{escape(title)}</title>"
+        f"<link>https://{name}.example.org/news/{offset + n}</link>"
+        f"<description>{escape('<p>' + body.replace(chr(10), '</p><p>') + '</p>')}</description>"
+        f"<pubDate>{format_datetime(now - spacing * n)}</pubDate></item>"
+        for n, (title, body) in enumerate(stories)
+    )
+    return (
+        f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>{name}</title>"
+        f"<link>https://{name}.example.org/</link><description>news</description>{entries}</channel></rss>"
+    ).encode()

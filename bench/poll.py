@@ -29,10 +29,8 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
+from datetime import timedelta
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -41,25 +39,10 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
 import feedparser  # noqa: E402
-from corpus import news_corpus  # noqa: E402
+from corpus import news_corpus, rss_feed  # noqa: E402
 from feedserver import FeedServer  # noqa: E402
 
 ITEMS_PER_FEED = 20
-
-
-def rss(name: str, stories: list[tuple[str, str]]) -> bytes:
-    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-    entries = "".join(
-        f"<item><guid>{name}-{n}</guid><title>{escape(title)}</title>"
-        f"<link>https://{name}.example.org/news/{n}</link>"
-        f"<description>{escape('<p>' + body.replace(chr(10), '</p><p>') + '</p>')}</description>"
-        f"<pubDate>{format_datetime(now - timedelta(hours=n * 3))}</pubDate></item>"
-        for n, (title, body) in enumerate(stories)
-    )
-    return (
-        f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>{name}</title>"
-        f"<link>https://{name}.example.org/</link><description>news</description>{entries}</channel></rss>"
-    ).encode()
 
 
 def peak_mib() -> float:
@@ -137,7 +120,7 @@ def main() -> None:
         size = 0
         for n in range(args.feeds):
             stories = [corpus[(n * 7 + k * 13) % len(corpus)] for k in range(ITEMS_PER_FEED)]
-            body = rss(f"feed-{n}", stories)
+            body = rss_feed(f"feed-{n}", stories, spacing=timedelta(hours=3))
             size += len(body)
             server.route(f"/feed-{n}.xml", body, etag=f'"feed-{n}-v1"', delay=rng.uniform(low, high))
         config = write_config(Path(tmp), server, args.feeds)

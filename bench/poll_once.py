@@ -22,35 +22,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from email.utils import format_datetime
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO / "tests"))
 
-from corpus import news_corpus  # noqa: E402
+from corpus import news_corpus, rss_feed  # noqa: E402
 from feedserver import FeedServer  # noqa: E402
 
 ITEMS_PER_FEED = 30
-
-
-def rss(name: str, stories: list[tuple[str, str]], offset: int) -> bytes:
-    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-    entries = "".join(
-        f"<item><guid>{name}-{offset + n}</guid><title>{escape(title)}</title>"
-        f"<link>https://{name}.example.org/{offset + n}</link>"
-        f"<description>{escape('<p>' + body.replace(chr(10), '</p><p>') + '</p>')}</description>"
-        f"<pubDate>{format_datetime(now - timedelta(minutes=n))}</pubDate></item>"
-        for n, (title, body) in enumerate(stories)
-    )
-    return (
-        f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>{name}</title>"
-        f"<link>https://{name}.example.org/</link><description>news</description>{entries}</channel></rss>"
-    ).encode()
 
 
 def write_config(directory: Path, server: FeedServer, feeds: int) -> None:
@@ -103,7 +85,7 @@ def main() -> None:
         config = Path(tmp)
         total_bytes = 0
         for n in range(args.feeds):
-            body = rss(f"feed-{n}", corpus[n * ITEMS_PER_FEED : (n + 1) * ITEMS_PER_FEED], 0)
+            body = rss_feed(f"feed-{n}", corpus[n * ITEMS_PER_FEED : (n + 1) * ITEMS_PER_FEED])
             total_bytes += len(body)
             server.route(f"/feed-{n}.xml", body, etag=f'"{n}-v1"', delay=rng.uniform(0.01, 0.15))
         write_config(config, server, args.feeds)
@@ -117,7 +99,7 @@ def main() -> None:
         print(f"feeds: {args.feeds}, items: {items}, bytes served: {total_bytes / 1e6:.1f} MB")
         print(f"poll --once, first (all items new): {first_wall:6.2f} s wall, {items / first_wall:6.0f} items/s")
         print(f"poll --once, second (all 304):      {second_wall:6.2f} s wall")
-        print(f"  (each run includes interpreter start-up and loading the spaCy model)")
+        print("  (each run includes interpreter start-up and loading the spaCy model)")
         print(f"poll --once peak RSS:               {cli_peak:6.0f} MiB")
 
         daemon = subprocess.Popen(
@@ -135,7 +117,7 @@ def main() -> None:
             for n in range(round_ % 3, args.feeds, 3):
                 stories = corpus[args.feeds * ITEMS_PER_FEED + (n * 7 + round_ * 5) % (args.feeds * ITEMS_PER_FEED - 35) :][:5]
                 base = corpus[n * ITEMS_PER_FEED : (n + 1) * ITEMS_PER_FEED - 5]
-                server.route(f"/feed-{n}.xml", rss(f"feed-{n}", stories + base, round_ * 1000), etag=f'"{n}-v{round_ + 1}"')
+                server.route(f"/feed-{n}.xml", rss_feed(f"feed-{n}", stories + base, offset=round_ * 1000), etag=f'"{n}-v{round_ + 1}"')
         peak = peak_rss_mib(daemon.pid)
         daemon.send_signal(signal.SIGTERM)
         code = daemon.wait(timeout=60)
