@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import random
+import os
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+# As the CLI does: one BLAS thread, since entities run in one worker thread.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

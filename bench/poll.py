@@ -26,6 +26,7 @@ import asyncio
 import json
 import random
 import resource
+import os
 import sys
 import tempfile
 import time
@@ -34,6 +35,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
+# As the CLI does: one BLAS thread, since entities run in one worker thread.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
