@@ -17,6 +17,8 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 import multiprocessing
+import os
+import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -75,7 +77,24 @@ class Rulebook:
 
 
 def _parser_process() -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with, initargs=(os.getpid(),)
+    )
+
+
+def _exit_with(parent: int) -> None:
+    """Runs in the parser process: end it when the daemon is gone, even after a kill -9.
+
+    A worker left behind would wait for work forever; systemd would kill it
+    with the unit, but a daemon run by hand has no one else to clean up.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-daemon", daemon=True).start()
 
 
 @dataclass

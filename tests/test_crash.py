@@ -7,10 +7,15 @@ import random
 import sqlite3
 import time
 from collections import Counter
+from pathlib import Path
 
 from conftest import DEFAULT_ENTITIES, DaemonProcess, Story, rss, write_config
 
 KILLS = 4
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def stories(start: int, count: int) -> list[Story]:
@@ -35,6 +40,7 @@ def test_kill_9_loses_nothing_and_repeats_at_most_the_alert_in_flight(tmp_path, 
         entities=DEFAULT_ENTITIES,
     )
     log = tmp_path / "daemon.log"
+    left_behind: list[int] = []  # processes the daemons had started (the feed parser)
     for kill in range(KILLS):
         daemon = DaemonProcess(config, log).start()
         daemons.append(daemon)
@@ -44,8 +50,10 @@ def test_kill_9_loses_nothing_and_repeats_at_most_the_alert_in_flight(tmp_path, 
         served = stories(len(served), 12) + served
         feed_server.route("/wire.xml", rss(*served))
         time.sleep(rng.uniform(0.2, 2.5))
+        children = children_of(daemon.process.pid)
         daemon.kill()
         assert daemon.process.returncode == -9
+        left_behind.extend(children)
 
     final = DaemonProcess(config, log).start()
     daemons.append(final)
@@ -58,6 +66,12 @@ def test_kill_9_loses_nothing_and_repeats_at_most_the_alert_in_flight(tmp_path, 
         time.sleep(0.5)
     time.sleep(2)  # a last delivery tick: anything still pending would go out now
     assert final.stop() == 0
+
+    # No process of a killed daemon lingers.
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in left_behind) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left_behind and not [pid for pid in left_behind if Path(f"/proc/{pid}").exists()]
 
     titles = Counter(r.json["title"].split(": ", 1)[1] for r in webhook.requests)
     assert set(titles) == expected, f"missing: {expected - set(titles)}"
