@@ -28,6 +28,7 @@ from monitor.errors import StorageError
 from monitor.items import FeedSpec, Item, Mention
 
 APPLICATION_ID = 0x4E4D4F4E  # "NMON"
+CANDIDATES_PER_KEY = 20  # earlier items per story look-up key a new item is compared with
 
 
 def to_db_time(value: datetime | None) -> str | None:
@@ -621,16 +622,25 @@ class Store:
     def _story_candidates(self, item_id: int, keys: Sequence[str], since: datetime) -> list[StoryCandidate]:
         if not keys:
             return []
-        placeholders = ",".join("?" * len(keys))
+        # Bounded per key: real news gives a handful of candidates, but a key
+        # shared by many near-identical boilerplate items must not make every
+        # new item read them all. The newest items of each key are enough.
+        per_key = " UNION ".join(
+            f"SELECT item_id FROM (SELECT item_id FROM story_keys WHERE key = ? AND seen_at >= ?"
+            f" ORDER BY seen_at DESC LIMIT {CANDIDATES_PER_KEY})"
+            for _ in keys
+        )
+        params: list[Any] = []
+        for key in keys:
+            params += [key, to_db_time(since)]
         rows = self.db.execute(
             f"""
-            SELECT DISTINCT items.id, COALESCE(items.story_id, items.id), items.link_key, items.fingerprint,
+            SELECT items.id, COALESCE(items.story_id, items.id), items.link_key, items.fingerprint,
                    items.first_seen_at
-            FROM story_keys JOIN items ON items.id = story_keys.item_id
-            WHERE story_keys.key IN ({placeholders}) AND story_keys.seen_at >= ? AND items.id != ?
+            FROM items WHERE items.id IN ({per_key}) AND items.id != ?
             ORDER BY items.id
             """,
-            [*keys, to_db_time(since), item_id],
+            [*params, item_id],
         ).fetchall()
         return [
             StoryCandidate(story_id=row[1], item_id=row[0], link_key=row[2], fingerprint=row[3], seen_at=from_db_time(row[4]))  # type: ignore[arg-type]
