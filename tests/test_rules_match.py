@@ -116,6 +116,34 @@ def test_phrase_does_not_span_title_and_body() -> None:
     assert run('"peace talks"', Document(title="Hopes for peace", body="talks resume")) is None
 
 
+def test_phrase_needs_all_its_words_in_one_field() -> None:
+    doc = Document(title="Anna meets Smith", body="Anna Smith spoke. Smith, Anna")
+    assert run('"Anna Smith"', doc, Lexicon()) == [("body", "Anna Smith")]
+    assert run('title:"Anna Smith"', doc, Lexicon()) is None
+    # a known name's multi-word alias is found like any phrase
+    assert run("Xi", body("Chinese leader Xi and President Xi")) == [
+        ("body", "Chinese leader Xi"), ("body", "President Xi"),
+    ]
+
+
+REGEX_DOCS = ["Partygate and Watergate", "the gate opened", "Gate-gate, partygate", "no such word", "Partygate"]
+
+
+@pytest.mark.parametrize("limit", [3, 20_000])
+def test_regexes_without_a_literal_start_remember_words_correctly(limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Such a regex is tried on every item, and remembers which words it
+    # matched; what it remembers, or forgets past its limit, never changes a result.
+    from monitor.rules import match
+
+    monkeypatch.setattr(match._RegexVerdicts, "LIMIT", limit)
+    expected = [["Partygate", "Watergate"], None, ["partygate"], None, ["Partygate"]]
+    for _ in range(3):
+        assert [
+            None if hits is None else [h for _, h in hits]
+            for hits in (run("/[a-z]+gate/", body(text), Lexicon()) for text in REGEX_DOCS)
+        ] == expected
+
+
 NEAR = [
     # at most N words between the two, either order
     ("Xi NEAR/3 Putin", "Xi met with Russian Putin", [("body", "Xi"), ("body", "Putin")]),

@@ -1,17 +1,17 @@
 """Evaluating watch rules against items, with explanations, and the rule index.
 
 A query's AST is compiled once, against the entity lexicon, into a small tree
-of matchers. Matching an item is two questions asked in turn: *does* the rule
-match (booleans over its terms), and only for the rules that do, *why* (the
-hits, with offsets). Most candidate rules fail, and building hits costs far
-more than a yes or no, so explanations are never built for a rule that fails.
+of matchers. Matching an item asks of each candidate rule *whether* it matches
+(booleans over its terms, noting which terms made it true), and only of a rule
+that does, *why*: its hits, with offsets, made from those terms. A rule that
+fails never causes a hit to be built.
 
 An item is analysed at most once per match call (``PreparedDocument``), and
 only as far as the rules evaluated on it ask: a field is tokenized when a rule
 or the index first reads it, a mention gets token positions when a term finds
-it. Every term's result is kept for the rest of the call under a key shared by
-every rule that names the same term, so a word is looked up once per item
-however many rules contain it.
+it. Every term's result, and its hits, are kept for the rest of the call under
+a key shared by every rule that names the same term, so a word is looked up
+once per item however many rules contain it.
 
 ``RuleIndex`` is the presearcher: it files each rule under the words or
 entities an item must contain for the rule to have any chance, so an item is
@@ -226,31 +226,30 @@ class _Span(NamedTuple):
     parts: tuple[_Span, ...] = ()  # a NEAR span is made of its operands' spans
 
 
-# Evidence is a list of (reading order, Hit). One term's evidence is computed
-# once per document and shared by every rule that names the term, so it is
-# never modified: combining evidence always builds a new list.
-_Evidence = list[tuple[int, Hit]]
-
-
 class _OneTerm(list):  # type: ignore[type-arg]
-    """Evidence from one source (a term or a NEAR): in reading order, no duplicates.
+    """Evidence from one source (a term or a NEAR): (reading order, Hit) pairs,
+    in reading order, no duplicates.
 
-    It also keeps its bare list of hits once made: every rule explained by this
-    source alone (``Putin``, ``Putin AND NOT sport``) gets a copy of that list.
+    One term's evidence is computed once per document and shared by every rule
+    that names the term, so it is never modified: combining evidence always
+    builds a new list. It also keeps its bare list of hits once made: every
+    rule explained by this source alone (``Putin``, ``Putin AND NOT sport``)
+    gets a copy of that list.
     """
 
     __slots__ = ("_hits",)
 
+    def __init__(self, pairs: Iterable[tuple[int, Hit]] = ()):
+        super().__init__(pairs)
+        self._hits: list[Hit] | None = None
+
     def hits(self) -> list[Hit]:
         """The hits, as a new list the caller may keep."""
-        try:
-            return self._hits.copy()
-        except AttributeError:  # the first rule to ask
-            self._hits: list[Hit] = [hit for _, hit in self]
-            return self._hits.copy()
+        if self._hits is None:
+            self._hits = [hit for _, hit in self]
+        return self._hits.copy()
 
 
-_NO_EVIDENCE = _OneTerm()
 _order = itemgetter(0)
 
 
@@ -304,7 +303,6 @@ class PreparedDocument:
         self._scopes: dict[str, tuple[tuple[FieldKey, IndexedText], ...]] = {}
         self._scope_words: dict[str, Set[str]] = {}
         self._mentions: list[_MentionView] | None = None
-        self._mentions_by_word: dict[str, list[_MentionView]] | None = None
         self._mentions_by_entity: dict[KnownEntity, list[_MentionView]] | None = None
         self._host: tuple[str, int, int] | None | bool = False  # False: not computed yet
         self._index_words: dict[str, Set[str]] = {}
@@ -359,15 +357,6 @@ class PreparedDocument:
         if self._mentions is None:
             self._mentions = [self._view(m) for m in self.doc.mentions]
         return self._mentions
-
-    def mentions_with_word(self, word: str) -> list[_MentionView]:
-        if self._mentions_by_word is None:
-            by_word: dict[str, list[_MentionView]] = {}
-            for view in self.mentions:
-                for w in view.words:
-                    by_word.setdefault(w, []).append(view)
-            self._mentions_by_word = by_word
-        return self._mentions_by_word.get(word, [])
 
     def mentions_of(self, entity: KnownEntity) -> list[_MentionView]:
         """The mentions of one known entity, in document order."""
@@ -433,29 +422,28 @@ class PreparedDocument:
 
     # -- hits --
 
-    def evidence_of(self, spans: Iterable[_Span], distinct: bool = False) -> _OneTerm:
+    def evidence_of(self, spans: Iterable[_Span]) -> _OneTerm:
         """Spans (NEAR spans by their operands) as hits in reading order.
 
-        ``distinct`` says the spans cannot repeat (they are one term's);
-        otherwise repeats are dropped: under NEAR one word can pair with several.
+        Repeats are dropped: under NEAR one word can pair with several others.
         """
-        evidence = _OneTerm()
-        seen: set[tuple[int, str, str | None]] = set()
-        fields = self._fields
+        unique: dict[tuple[FieldKey, int, int, str, str | None], _Span] = {}
         for span in spans:
             for leaf in span.parts or (span,):
-                key, start, end = leaf.key, leaf.start, leaf.end
-                found = fields.get(key)
-                if found is None:
-                    found = fields[key] = self._field(key)
-                string, base, name, index = found
-                order = base | start << 32 | end
-                if not distinct:
-                    if (order, leaf.term, leaf.entity) in seen:
-                        continue
-                    seen.add((order, leaf.term, leaf.entity))
-                matched = string[start:end] if leaf.text is None else leaf.text
-                evidence.append((order, Hit(leaf.term, name, start, end, matched, leaf.entity, index)))
+                unique.setdefault((leaf.key, leaf.start, leaf.end, leaf.term, leaf.entity), leaf)
+        return self.term_evidence(unique.values())
+
+    def term_evidence(self, spans: Iterable[_Span]) -> _OneTerm:
+        """One term's spans (which never repeat) as hits in reading order."""
+        evidence = _OneTerm()
+        fields = self._fields
+        for key, _, _, start, end, term, entity, text, _ in spans:
+            found = fields.get(key)
+            if found is None:
+                found = fields[key] = self._field(key)
+            string, base, name, index = found
+            matched = string[start:end] if text is None else text
+            evidence.append((base | start << 32 | end, Hit(term, name, start, end, matched, entity, index)))
         evidence.sort(key=_order)
         return evidence
 
@@ -521,11 +509,12 @@ class _SpanMatcher(_Matcher):
     equal term of every other rule.
     """
 
-    __slots__ = ()
+    __slots__ = ("memo_key",)
 
-    @property
-    def memo_key(self) -> object:
-        return self
+    repeats = True  # whether its spans can repeat a hit (under NEAR one word pairs with several)
+
+    def __init__(self) -> None:
+        self.memo_key: object = self
 
     def spans(self, doc: PreparedDocument) -> list[_Span]:
         found = doc.spans.get(self.memo_key)
@@ -543,7 +532,9 @@ class _SpanMatcher(_Matcher):
         """The hits of this node's spans in reading order (empty when it has none)."""
         found = doc.evidence.get(self.memo_key)
         if found is None:
-            found = doc.evidence[self.memo_key] = doc.evidence_of(self.spans(doc))
+            spans = self.spans(doc)
+            found = doc.evidence_of(spans) if self.repeats else doc.term_evidence(spans)
+            doc.evidence[self.memo_key] = found
         return found
 
     def _find(self, doc: PreparedDocument) -> list[_Span]:
@@ -554,74 +545,45 @@ class _TermMatcher(_SpanMatcher):
     """One term. A set of rules names the same people and places many times
     over, so equal terms share their result through one memo key."""
 
-    __slots__ = ("label", "scope", "_memo_key")
+    __slots__ = ("label", "scope")
+
+    repeats = False  # one term never finds the same place twice
 
     def __init__(self, term: Term):
-        self.label = term.label
-        self.scope = term.field
         # A string, not a tuple: a string caches its hash, and this key is
         # looked up for every rule that names the term.
-        self._memo_key = f"{term.field}\x1f{term.kind}\x1f{term.value}"
-
-    @property
-    def memo_key(self) -> object:
-        return self._memo_key
-
-    def evidence(self, doc: PreparedDocument) -> _OneTerm:
-        found = doc.evidence.get(self._memo_key)
-        if found is None:
-            # One term never finds the same place twice: no repeats to drop.
-            found = doc.evidence[self._memo_key] = doc.evidence_of(self.spans(doc), distinct=True)
-        return found
-
-    def spans(self, doc: PreparedDocument) -> list[_Span]:
-        # The same as the base class, without the property: these two are the
-        # most frequent calls of all.
-        found = doc.spans.get(self._memo_key)
-        if found is None:
-            found = doc.spans[self._memo_key] = self._find(doc)
-        return found
-
-    def match(self, doc: PreparedDocument, sources: list[_SpanMatcher]) -> bool:
-        found = doc.spans.get(self._memo_key)
-        if found is None:
-            found = doc.spans[self._memo_key] = self._find(doc)
-        if found:
-            sources.append(self)
-            return True
-        return False
+        self.memo_key = f"{term.field}\x1f{term.kind}\x1f{term.value}"
+        self.label = term.label
+        self.scope = term.field
 
 
 class _TextTerm(_TermMatcher):
     """A word, phrase or prefix in token fields, plus the other names of a known name."""
 
-    __slots__ = ("alternatives", "_heads", "_all_heads")
+    __slots__ = ("alternatives", "_needs")
 
     def __init__(self, term: Term, alternatives: list[tuple[WordPattern, str | None]]):
         super().__init__(term)
         self.alternatives = alternatives  # (pattern, entity it stands for); the literal first
-        # The exact first word of each pattern (None for a lone prefix), checked
-        # before anything else: most terms are absent from most items.
-        self._heads = [(None if p.prefix and len(p.words) == 1 else p.words[0], p, entity) for p, entity in alternatives]
-        heads = {head for head, _, _ in self._heads}
-        self._all_heads = None if None in heads else frozenset(heads)
+        # Most terms are absent from most items, and set tests say so before
+        # any position is looked at: a pattern needs all its exact words.
+        self._needs = [(_exact_words(p), p, entity) for p, entity in alternatives]
 
     def _find(self, doc: PreparedDocument) -> list[_Span]:
         present = doc.words_in(self.scope)
-        if self._all_heads is not None and present.isdisjoint(self._all_heads):
-            return []  # the common case, told by one set operation
-        candidates = [alternative for alternative in self._heads if alternative[0] is None or alternative[0] in present]
+        candidates = [alternative for alternative in self._needs if present >= alternative[0]]
+        if not candidates:
+            return []
         found = []
         label = self.label
         for key, text in doc.texts(self.scope):
-            postings = text.postings
+            words = text.postings.keys()
             starts, ends = text.tokens.starts, text.tokens.ends
-            for head, pattern, entity in candidates:
-                if head is not None and head not in postings:
-                    continue
-                for first, last in text.find(pattern):
-                    found.append(_Span(key, first, last, starts[first], ends[last], label, entity))
-        return _drop_contained(found) if len(found) > 1 and len(self._heads) > 1 else found
+            for needed, pattern, entity in candidates:
+                if words >= needed:  # a phrase never spans two fields
+                    for first, last in text.find(pattern):
+                        found.append(_Span(key, first, last, starts[first], ends[last], label, entity))
+        return _drop_contained(found) if len(found) > 1 and len(self._needs) > 1 else found
 
     def requirement(self) -> Requirement:
         return _any_of(_pattern_requirement(self.scope, pattern) for pattern, _ in self.alternatives)
@@ -672,10 +634,11 @@ class _RegexTerm(_TermMatcher):
 class _RegexVerdicts:
     """Which words one regex matches, remembered across documents.
 
-    Regex terms are rarely filed in the index, so they are tried on every item;
-    but the words of news come back item after item, and a set lookup costs a
-    fraction of a regex match. Forgets everything past ``LIMIT`` words, which
-    bounds the memory an unusual stream of words can take.
+    A regex without a literal start cannot be filed in the index, so it is
+    tried on every item, against every word; but the words of news come back
+    item after item, and a set lookup costs a fraction of a regex match. The
+    memory only ever holds true verdicts, and forgets everything past ``LIMIT``
+    words, which bounds what an unusual stream of words can take.
     """
 
     LIMIT = 20_000
@@ -685,19 +648,22 @@ class _RegexVerdicts:
         self.matched: set[str] = set()
         self.unmatched: set[str] = set()
 
-    def matching(self, words: Set[str]) -> Set[str]:
+    def matching(self, words: Set[str]) -> set[str]:
         """The words that the regex matches in full."""
         # Most words are known misses, so this one set operation leaves a few.
         maybe = words - self.unmatched
-        unseen = maybe - self.matched
-        if unseen:
-            if len(self.matched) + len(self.unmatched) + len(unseen) > self.LIMIT:
-                self.matched.clear()
-                self.unmatched.clear()
-            for word in unseen:
-                (self.matched if self.fullmatch(word) else self.unmatched).add(word)
-            maybe -= self.unmatched
-        return maybe
+        found = self.matched.intersection(maybe)
+        unseen = maybe - found
+        if len(self.matched) + len(self.unmatched) + len(unseen) > self.LIMIT:
+            self.matched.clear()
+            self.unmatched.clear()
+        for word in unseen:
+            if self.fullmatch(word):
+                found.add(word)
+                self.matched.add(word)
+            else:
+                self.unmatched.add(word)
+        return found
 
 
 @lru_cache(maxsize=1024)
@@ -714,13 +680,14 @@ class _EntityTerm(_TermMatcher):
     mention whose names contain the value as whole words does.
     """
 
-    __slots__ = ("types", "regex", "pattern", "known")
+    __slots__ = ("types", "regex", "pattern", "known", "_needs")
 
     def __init__(self, term: Term, lexicon: Lexicon):
         super().__init__(term)
         self.types = ENTITY_TYPES[term.field]
         self.regex = re.compile(fold_regex(term.value), re.IGNORECASE) if term.kind == "regex" else None
         self.pattern = None if self.regex else _pattern_of(term)
+        self._needs = _exact_words(self.pattern) if self.pattern else frozenset()
         self.known: frozenset[KnownEntity] = frozenset()
         if self.pattern and not self.pattern.prefix:
             self.known = frozenset(
@@ -746,12 +713,12 @@ class _EntityTerm(_TermMatcher):
         if self.regex is not None:
             fullmatch = self.regex.fullmatch
             return [view for view in doc.mentions if any(fullmatch(w) for name in view.names for w in name)]
-        pattern = self.pattern
+        pattern, needed = self.pattern, self._needs
         assert pattern is not None
-        # A mention whose names hold the first word of an exact pattern is
-        # found by that word; a prefix has to look at every mention.
-        views = doc.mentions if pattern.prefix else doc.mentions_with_word(pattern.words[0])
-        return [view for view in views if any(pattern.occurs_in(name) for name in view.names)]
+        return [
+            view for view in doc.mentions
+            if view.words >= needed and any(pattern.occurs_in(name) for name in view.names)
+        ]
 
     def requirement(self) -> Requirement:
         if self.known:
@@ -856,6 +823,7 @@ class _SpanUnion(_SpanMatcher):
     __slots__ = ("children",)
 
     def __init__(self, children: list[_SpanMatcher]):
+        super().__init__()
         self.children = children
 
     def _find(self, doc: PreparedDocument) -> list[_Span]:
@@ -871,6 +839,7 @@ class _Near(_SpanMatcher):
     __slots__ = ("left", "right", "distance")
 
     def __init__(self, left: _SpanMatcher, right: _SpanMatcher, distance: int):
+        super().__init__()
         self.left, self.right, self.distance = left, right, distance
 
     def _find(self, doc: PreparedDocument) -> list[_Span]:
@@ -989,6 +958,12 @@ def _compile_term(term: Term, lexicon: Lexicon) -> _TermMatcher:
 
 def _pattern_of(term: Term) -> WordPattern:
     return WordPattern(words(term.value), prefix=term.kind == "prefix")
+
+
+def _exact_words(pattern: WordPattern) -> frozenset[str]:
+    """The words any occurrence of ``pattern`` contains in full (a prefix's
+    unfinished last word is not one)."""
+    return frozenset(pattern.words[:-1] if pattern.prefix else pattern.words)
 
 
 # --- index keys ----------------------------------------------------------------
@@ -1159,6 +1134,32 @@ class _Filed:
         # second key's namespace -> its word -> [(remaining keys, queries)]
         self.by_second: dict[str, dict[str, list[tuple[tuple[Key, ...], list[int]]]]] = {}
 
+    def add(self, query: int, others: list[Key]) -> None:
+        """File ``query`` for a clause of the anchor and ``others``, most selective first."""
+        if not others:
+            self.alone.append(query)
+            return
+        (namespace, word), *rest = others
+        filings = self.by_second.setdefault(namespace, {}).setdefault(word, [])
+        for keys, queries in filings:
+            if keys == tuple(rest):
+                queries.append(query)
+                return
+        filings.append((tuple(rest), [query]))
+
+    def completed(self, offered: _Offered, found: set[int]) -> None:
+        """Add to ``found`` the queries of the clauses an item that carries the
+        anchor completes."""
+        found.update(self.alone)
+        for namespace, by_word in self.by_second.items():
+            for word in by_word.keys() & offered[namespace]:
+                for rest, queries in by_word[word]:
+                    for other_namespace, other_word in rest:
+                        if other_word not in offered[other_namespace]:
+                            break
+                    else:
+                        found.update(queries)
+
 
 class RuleIndex:
     """Presearcher: indexes rules by the tokens/entities they require (as Lucene
@@ -1193,21 +1194,8 @@ class RuleIndex:
                 self._always.append(query)
             else:
                 for clause in requirement:
-                    self._file(query, clause)
-
-    def _file(self, query: int, clause: Clause) -> None:
-        (namespace, word), *others = _by_selectivity(clause)
-        filed = self._postings.setdefault(namespace, {}).setdefault(word, _Filed())
-        if not others:
-            filed.alone.append(query)
-            return
-        (second_namespace, second_word), *rest = others
-        with_rest = filed.by_second.setdefault(second_namespace, {}).setdefault(second_word, [])
-        for keys, queries in with_rest:
-            if keys == tuple(rest):
-                queries.append(query)
-                return
-        with_rest.append((tuple(rest), [query]))
+                    (namespace, word), *others = _by_selectivity(clause)
+                    self._postings.setdefault(namespace, {}).setdefault(word, _Filed()).add(query, others)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -1225,7 +1213,8 @@ class RuleIndex:
     def match(self, doc: Document) -> list[tuple[CompiledRule, list[Hit]]]:
         """Every rule that matches ``doc``, with its hits, in rule order."""
         prepared = PreparedDocument(doc, self.lexicon)
-        return self._evaluate(prepared, self._candidate_queries(prepared))
+        # In order: the compiled queries then sit in memory roughly as they are read.
+        return self._evaluate(prepared, sorted(self._candidate_queries(prepared)))
 
     def match_naive(self, doc: Document) -> list[tuple[CompiledRule, list[Hit]]]:
         """Like match(), but evaluating every rule; for tests and benchmarks."""
@@ -1236,24 +1225,10 @@ class RuleIndex:
         found = set(self._always)
         offered = _Offered(doc)
         for namespace, postings in self._postings.items():
-            # Each intersection walks its smaller side: the item's few words,
+            # The intersection walks its smaller side: the item's few words,
             # not every word of the index.
             for word in postings.keys() & offered[namespace]:
-                filed = postings[word]
-                found.update(filed.alone)
-                for second_namespace, by_second in filed.by_second.items():
-                    words = offered[second_namespace]
-                    # Probing a few keys one by one is cheaper than building a
-                    # set; a large group is intersected, walking its smaller side.
-                    for second_word in by_second if len(by_second) <= 8 else by_second.keys() & words:
-                        if second_word not in words:
-                            continue
-                        for rest, queries in by_second[second_word]:
-                            for other_namespace, other_word in rest:
-                                if other_word not in offered[other_namespace]:
-                                    break
-                            else:
-                                found.update(queries)
+                postings[word].completed(offered, found)
         return found
 
     def _evaluate(self, doc: PreparedDocument, queries: Iterable[int]) -> list[tuple[CompiledRule, list[Hit]]]:

@@ -200,13 +200,14 @@ class IndexedText:
 
     def words_starting(self, prefix: str) -> list[str]:
         """The distinct words that start with ``prefix``, in alphabetical order."""
-        # Sorted once, the words that share a prefix sit together: two binary
-        # searches find them, however many words the text has.
+        # Sorted once, the words that share a prefix sit together: a binary
+        # search finds the first, however many words the text has.
         if self._sorted is None:
             self._sorted = sorted(self.postings)
         ordered = self._sorted
-        first = bisect.bisect_left(ordered, prefix)
-        last = bisect.bisect_left(ordered, prefix + "\U0010ffff", first)
+        first = last = bisect.bisect_left(ordered, prefix)
+        while last < len(ordered) and ordered[last].startswith(prefix):
+            last += 1
         return ordered[first:last]
 
     def positions_of(self, start: int, end: int) -> tuple[int, int]:
