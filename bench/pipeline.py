@@ -11,8 +11,8 @@ in polls of 25 items, into a real SQLite file. Prints the time per stage.
 from __future__ import annotations
 
 import argparse
-import random
 import os
+import random
 import sys
 import tempfile
 import time
@@ -29,8 +29,8 @@ from corpus import news_corpus  # noqa: E402
 from monitor.config import RuleConfig, load_config  # noqa: E402
 from monitor.entities import EntityExtractor, load_pipeline  # noqa: E402
 from monitor.items import FeedSpec, Item  # noqa: E402
-from monitor.pipeline import Rulebook, document_for, plan_records  # noqa: E402
-from monitor.rules.match import Lexicon, RuleIndex, compile_rule  # noqa: E402
+from monitor.pipeline import Rulebook, plan_records  # noqa: E402
+from monitor.rules.match import Document, Lexicon, RuleIndex, compile_rule  # noqa: E402
 from monitor.store import PollResult, Store  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ def main() -> None:
             t0 = time.perf_counter()
             mentions = extractor.extract([(i.title, i.text) for i in batch])
             t1 = time.perf_counter()
-            matches = [rulebook.match(document_for(i, "bench", (), m)) for i, m in zip(batch, mentions, strict=True)]
+            matches = [rulebook.match(Document.from_item(i, "bench", m)) for i, m in zip(batch, mentions, strict=True)]
             t2 = time.perf_counter()
             records = plan_records(batch, mentions, matches, rulebook.rules)
             store.record_poll(

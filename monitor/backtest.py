@@ -21,9 +21,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from monitor.items import Item
-from monitor.stories import canonical_link
 from monitor.rules.match import CompiledRule, Document, Hit, Lexicon, explain
 from monitor.rules.text import words
+from monitor.stories import canonical_link
 
 if TYPE_CHECKING:
     from monitor.store import StoredItem
@@ -120,16 +120,7 @@ def backtest(
 
 def document_of(stored: StoredItem, feed_tags: Sequence[str] = ()) -> Document:
     """A stored item as rules see it; the same Document the pipeline builds on arrival."""
-    item = stored.item
-    return Document(
-        title=item.title,
-        body=item.text,
-        author=item.author or "",
-        feed=stored.feed,
-        tags=(*item.tags, *feed_tags),
-        link=item.link or "",
-        mentions=tuple(stored.mentions),
-    )
+    return Document.from_item(stored.item, stored.feed, stored.mentions, feed_tags)
 
 
 def render_histogram(per_day: dict[date, int], width: int = 40) -> list[str]:

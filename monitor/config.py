@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from monitor.alerts.policy import PolicyError, QuietHours, RulePolicy
 from monitor.errors import ConfigError, RuleSyntaxError
@@ -377,7 +384,10 @@ def _query_position(located: _Located, path: tuple[Any, ...], column: int) -> Po
 
 def load_config(directory: Path | str, environ: dict[str, str] | None = None) -> Config:
     """Load and validate a config directory; raise ConfigError listing every problem."""
-    from monitor.rules.match import Lexicon, compile_rule  # the rule language validates queries
+    from monitor.rules.match import (  # the rule language validates queries
+        Lexicon,
+        compile_rule,
+    )
 
     directory = Path(directory)
     environ = dict(os.environ if environ is None else environ)

@@ -30,7 +30,14 @@ from monitor.errors import ConfigError
 from monitor.feeds import health as feed_health
 from monitor.feeds.fetch import new_client
 from monitor.health import HealthCheck, HealthServer, Metrics
-from monitor.pipeline import PollReport, Rulebook, Runtime, enrich_backlog, poll_feed, poll_feeds
+from monitor.pipeline import (
+    PollReport,
+    Rulebook,
+    Runtime,
+    enrich_backlog,
+    poll_feed,
+    poll_feeds,
+)
 from monitor.store import FeedState, Store
 
 log = logging.getLogger("monitor.daemon")

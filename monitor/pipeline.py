@@ -1,11 +1,14 @@
 """One poll of one feed, end to end. This module orders the calls; it decides nothing.
 
     store: feed state | fetch | parse | store: which items are new or changed
-      | entities | match | store: ONE transaction (items, entities, matches, alerts)
+      | entities | match | story fingerprints
+      | store: ONE transaction (items, stories, entities, matches, paced alerts)
 
 The deciding is done elsewhere and is pure: ``feeds.schedule`` says when to
-poll next, ``rules`` says which rules match and why, :func:`plan_records`
-says what to store and whom to alert. Items of a feed's first fetch alert
+poll next, ``rules`` says which rules match and why, ``stories`` which
+earlier item tells the same story, ``alerts.policy`` whether an alert goes
+out now, waits for a digest or is suppressed, :func:`plan_records` what to
+store and whom to alert. Items of a feed's first fetch alert
 nobody; they are stored at once and get their entities and matches later
 (:func:`enrich_backlog`), so that they never delay the analysis of new items.
 """
@@ -14,16 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Sequence
 import multiprocessing
 import os
 import threading
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from functools import partial
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -38,7 +41,14 @@ from monitor.feeds import schedule
 from monitor.feeds.fetch import fetch
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.items import Item, Mention
-from monitor.rules.match import CompiledRule, Document, Hit, Lexicon, RuleIndex, compile_rule
+from monitor.rules.match import (
+    CompiledRule,
+    Document,
+    Hit,
+    Lexicon,
+    RuleIndex,
+    compile_rule,
+)
 from monitor.store import (
     AlertPlan,
     AlertPlanner,
@@ -168,18 +178,6 @@ class PollReport:
     @property
     def outcome(self) -> str:
         return "error" if not self.ok else "not_modified" if self.not_modified else "ok"
-
-
-def document_for(item: Item, feed: str, feed_tags: Sequence[str], mentions: Sequence[Mention]) -> Document:
-    return Document(
-        title=item.title,
-        body=item.text,
-        author=item.author or "",
-        feed=feed,
-        tags=(*item.tags, *feed_tags),
-        link=item.link or "",
-        mentions=tuple(mentions),
-    )
 
 
 def fresh_items(items: Sequence[Item], known: dict[str, str]) -> list[Item]:
@@ -372,7 +370,7 @@ def _match(
     mentions: Sequence[Sequence[Mention]],
 ) -> list[list[tuple[CompiledRule, list[Hit]]]]:
     return [
-        runtime.rulebook.match(document_for(item, feed_name, feed_tags, item_mentions))
+        runtime.rulebook.match(Document.from_item(item, feed_name, item_mentions, feed_tags))
         for item, item_mentions in zip(items, mentions, strict=True)
     ]
 

@@ -23,7 +23,13 @@ from datetime import datetime
 
 from monitor.alerts import policy
 from monitor.alerts.channels import Channel, SendResult
-from monitor.alerts.render import AlertView, Message, Renderer, kind_for_url, render_digest
+from monitor.alerts.render import (
+    AlertView,
+    Message,
+    Renderer,
+    kind_for_url,
+    render_digest,
+)
 from monitor.config import Config
 from monitor.health import Metrics
 from monitor.store import PendingAlert, Store

@@ -77,13 +77,16 @@ class Document:
     mentions: tuple[Mention, ...] = ()
 
     @classmethod
-    def from_item(cls, item: Item, feed: str = "", mentions: Iterable[Mention] = ()) -> Document:
+    def from_item(
+        cls, item: Item, feed: str = "", mentions: Iterable[Mention] = (), feed_tags: Iterable[str] = ()
+    ) -> Document:
+        """An item as rules see it; ``tag:`` matches the item's tags and its feed's."""
         return cls(
             title=item.title,
             body=item.text,
             author=item.author or "",
             feed=feed,
-            tags=tuple(item.tags),
+            tags=(*item.tags, *feed_tags),
             link=item.link or "",
             mentions=tuple(mentions),
         )
