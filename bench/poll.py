@@ -24,9 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
-import os
 import sys
 import tempfile
 import time

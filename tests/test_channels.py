@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from receivers import SMTPReceiver, WebhookReceiver, free_port
 
 from monitor.alerts.channels import Channel, ChannelURLError, SendResult, validate_url
 from monitor.alerts.render import AlertView, Message, render
 from monitor.errors import MonitorError
 from monitor.redact import redact_text, redact_url, url_secrets
-from receivers import SMTPReceiver, WebhookReceiver, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SLACK_URL = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7/#world-desk"

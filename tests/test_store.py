@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from monitor import store as store_module
 from monitor.errors import StorageError
 from monitor.items import FeedSpec, Item, Mention
-from monitor import store as store_module
 from monitor.store import Enrichment, ItemRecord, MatchRecord, PollResult, Store
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
