@@ -87,9 +87,15 @@ class Rulebook:
 
 
 def _parser_process() -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         1, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with, initargs=(os.getpid(),)
     )
+    pool.submit(_ready)  # start it now, not when the first feed is waiting to be parsed
+    return pool
+
+
+def _ready() -> None:
+    """A no-op run in the parser process, to start it early."""
 
 
 def _exit_with(parent: int) -> None:
