@@ -568,12 +568,13 @@ _INVISIBLE = re.compile("[\u00ad\u200b\ufeff]")
 
 
 def _collapse_spaces(text: str) -> str:
-    return _SPACES.sub(" ", _INVISIBLE.sub("", text)).strip()
+    # str.split() splits on exactly the characters \s matches, and faster.
+    return " ".join(_INVISIBLE.sub("", text).split())
 
 
 def _collapse_lines(text: str) -> str:
     """One space between words, one newline between non-empty lines."""
-    lines = (_collapse_spaces(line) for line in text.splitlines())
+    lines = (" ".join(line.split()) for line in _INVISIBLE.sub("", text).splitlines())
     return "\n".join(line for line in lines if line)
 
 
