@@ -43,7 +43,9 @@ from collections.abc import Callable, Sequence
 from itertools import accumulate
 
 from monitor.items import KnownEntity, Mention
-from monitor.rules.match import Document, Lexicon, RuleIndex, compile_rule
+from monitor.rules.document import Document, Lexicon
+from monitor.rules.evaluate import compile_rule
+from monitor.rules.index import RuleIndex
 
 FIRST = (
     "Anna Maria Olga Elena Sofia Laura Ines Marta Julia Clara Nadia Amira Leila Fatima Mei Yuki Priya Aisha "

@@ -5,6 +5,8 @@ import random
 import pytest
 
 from monitor.items import KnownEntity, Mention
+from monitor.rules.document import Document, Lexicon
+from monitor.rules.evaluate import CompiledRule, compile_rule, explain
 from monitor.rules.lint import (
     MATCHES_ALMOST_EVERYTHING,
     NEVER_MATCHES,
@@ -16,7 +18,6 @@ from monitor.rules.lint import (
     lint,
     static_findings,
 )
-from monitor.rules.match import CompiledRule, Document, Lexicon, compile_rule, explain
 
 LEXICON = Lexicon.from_entities(
     [

@@ -6,15 +6,9 @@ from datetime import datetime, timezone
 import pytest
 
 from monitor.items import Item, KnownEntity, Mention
-from monitor.rules.match import (
-    CompiledRule,
-    Document,
-    Hit,
-    Lexicon,
-    RuleIndex,
-    compile_rule,
-    explain,
-)
+from monitor.rules.document import Document, Hit, Lexicon
+from monitor.rules.evaluate import CompiledRule, compile_rule, explain
+from monitor.rules.index import RuleIndex
 from monitor.rules.syntax import parse_query
 
 LEXICON = Lexicon.from_entities(
@@ -133,7 +127,7 @@ REGEX_DOCS = ["Partygate and Watergate", "the gate opened", "Gate-gate, partygat
 def test_regexes_without_a_literal_start_remember_words_correctly(limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # Such a regex is tried on every item, and remembers which words it
     # matched; what it remembers, or forgets past its limit, never changes a result.
-    from monitor.rules import match
+    from monitor.rules import evaluate as match
 
     monkeypatch.setattr(match._RegexVerdicts, "LIMIT", limit)
     expected = [["Partygate", "Watergate"], None, ["partygate"], None, ["Partygate"]]

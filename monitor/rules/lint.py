@@ -25,7 +25,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from monitor.rules.match import CompiledRule, Document, Lexicon, RuleIndex
+from monitor.rules.document import Document, Lexicon
+from monitor.rules.evaluate import CompiledRule
+from monitor.rules.index import RuleIndex
 from monitor.rules.syntax import And, Near, Node, Not, Or, Term, terms_of
 from monitor.rules.text import WordPattern, normalize_host, words
 
@@ -201,7 +203,7 @@ class _Contradictions:
     def _alternatives(self, term: Term) -> list[WordPattern]:
         """What a word, phrase or prefix matches: itself, and the other names of a known name.
 
-        Mirrors how rules.match compiles text terms; keep the two in step.
+        Mirrors how rules.evaluate compiles text terms; keep the two in step.
         """
         literal = WordPattern(words(term.value), prefix=term.kind == "prefix")
         found = [literal]
