@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
+from conftest import BACKFILL, rss
+from feedserver import FeedServer
 
-from monitor.feeds.discover import DiscoveredFeed, feed_links, looks_like_feed, suggest_name
+from monitor.errors import FeedError
+from monitor.feeds.discover import DiscoveredFeed, FeedLink, feed_links, find_feed, looks_like_feed, suggest_name
+from monitor.feeds.fetch import FetchError, new_client
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 
 RSS, ATOM, JSONFEED, JSON = "application/rss+xml", "application/atom+xml", "application/feed+json", "application/json"
+RDF = "application/rdf+xml"
 
 # The head of a WordPress 6 single post, as the default theme and Yoast emit it.
 WORDPRESS_POST = """<!DOCTYPE html>
@@ -71,9 +77,9 @@ NEWS_SECTION = """<!doctype html>
 
 def test_wordpress_post_lists_site_feed_first_and_ignores_rest_api_and_oembed():
     assert feed_links(WORDPRESS_POST, "https://harbourherald.example/2026/05/04/ceasefire-talks-resume/") == [
-        DiscoveredFeed("https://harbourherald.example/feed/", "The Harbour Herald » Feed", RSS),
-        DiscoveredFeed("https://harbourherald.example/comments/feed/", "The Harbour Herald » Comments Feed", RSS),
-        DiscoveredFeed(
+        FeedLink("https://harbourherald.example/feed/", "The Harbour Herald » Feed", RSS),
+        FeedLink("https://harbourherald.example/comments/feed/", "The Harbour Herald » Comments Feed", RSS),
+        FeedLink(
             "https://harbourherald.example/2026/05/04/ceasefire-talks-resume/feed/",
             "The Harbour Herald » Ceasefire talks resume in Doha Comments Feed",
             RSS,
@@ -83,11 +89,11 @@ def test_wordpress_post_lists_site_feed_first_and_ignores_rest_api_and_oembed():
 
 def test_news_section_resolves_against_base_href_ranks_json_last_and_dedupes():
     assert feed_links(NEWS_SECTION, "https://kurier.example/ressort/politik/?page=2") == [
-        DiscoveredFeed("https://kurier.example/ressort/rss/politik.xml", "Politik – alle Artikel", RSS),
-        DiscoveredFeed("https://cdn.kurier.example/atom/politik.xml", "Politik (Atom)", ATOM),
-        DiscoveredFeed("https://kurier.example/rss/eil.xml", "Eilmeldungen", RSS),
-        DiscoveredFeed("https://kurier.example/ressort/rss/kommentare.xml", "Politik – Kommentare", RSS),
-        DiscoveredFeed("https://kurier.example/ressort/politik.json", "Politik (JSON Feed)", JSONFEED),
+        FeedLink("https://kurier.example/ressort/rss/politik.xml", "Politik – alle Artikel", RSS),
+        FeedLink("https://cdn.kurier.example/atom/politik.xml", "Politik (Atom)", ATOM),
+        FeedLink("https://kurier.example/rss/eil.xml", "Eilmeldungen", RSS),
+        FeedLink("https://kurier.example/ressort/rss/kommentare.xml", "Politik – Kommentare", RSS),
+        FeedLink("https://kurier.example/ressort/politik.json", "Politik (JSON Feed)", JSONFEED),
     ]
 
 
@@ -96,21 +102,27 @@ def test_news_section_resolves_against_base_href_ranks_json_last_and_dedupes():
     [
         # Without <base>, relative hrefs resolve against the page's own URL.
         ('<link rel=alternate type=application/atom+xml href="../atom.xml">', "https://b.example/news/world/",
-         [DiscoveredFeed("https://b.example/news/atom.xml", None, ATOM)]),
+         [FeedLink("https://b.example/news/atom.xml", None, ATOM)]),
         # A plain application/json alternate may be a JSON Feed; it comes after everything else.
         ('<link rel="alternate" type="application/json" href="/feed.json" title="JSON">'
          '<link rel="alternate" type="application/feed+json" href="/feed2.json">',
          "https://b.example/",
-         [DiscoveredFeed("https://b.example/feed2.json", None, JSONFEED), DiscoveredFeed("https://b.example/feed.json", "JSON", JSON)]),
+         [FeedLink("https://b.example/feed2.json", None, JSONFEED), FeedLink("https://b.example/feed.json", "JSON", JSON)]),
         # Only the first <base href> counts; a <base> without href does not.
         ('<base target="_blank"><base href="https://cdn.example/a/"><base href="https://other.example/">'
          '<link rel="alternate" type="application/rss+xml" href="rss">',
-         "https://b.example/", [DiscoveredFeed("https://cdn.example/a/rss", None, RSS)]),
+         "https://b.example/", [FeedLink("https://cdn.example/a/rss", None, RSS)]),
         ("<html><head><title>No feeds here</title></head><body></body></html>", "https://b.example/", []),
         ("", "https://b.example/", []),
         # A page cut off mid-tag (a size limit) keeps the links before the cut.
         ("<link rel='alternate' type='application/rss+xml' href='/rss'><link rel='alternate' type='appl", "https://b.example/",
-         [DiscoveredFeed("https://b.example/rss", None, RSS)]),
+         [FeedLink("https://b.example/rss", None, RSS)]),
+        # RSS 1.0 is RDF: as good as RSS and Atom, in the page's order.
+        ('<link rel="alternate" type="application/rdf+xml" href="/index.rdf"><link rel="alternate" type="application/atom+xml" href="/atom">',
+         "https://b.example/", [FeedLink("https://b.example/index.rdf", None, RDF), FeedLink("https://b.example/atom", None, ATOM)]),
+        # Markup that makes html.parser give up (an AssertionError) keeps the links before it.
+        ('<link rel="alternate" type="application/rss+xml" href="/a"><![foo[ x ]]><link rel="alternate" type="application/rss+xml" href="/b">',
+         "https://b.example/", [FeedLink("https://b.example/a", None, RSS)]),
     ],
 )  # fmt: skip
 def test_feed_links_cases(html, base_url, expected):
@@ -173,3 +185,52 @@ def test_looks_like_feed_sniffs_the_body(content, content_type, expected):
 )  # fmt: skip
 def test_suggest_name(title, url, taken, expected):
     assert suggest_name(title, url, taken) == expected
+
+
+# --- find_feed: what ``feeds add`` runs ---------------------------------------------------
+
+
+def find(url: str, max_bytes: int = 1 << 20) -> DiscoveredFeed:
+    async def run() -> DiscoveredFeed:
+        async with new_client(timeout=5) as client:
+            return await find_feed(client, url, max_bytes=max_bytes)
+
+    return asyncio.run(run())
+
+
+def test_find_feed_takes_a_feed_as_it_is(feed_server: FeedServer) -> None:
+    feed_server.route("/wire.xml", rss(*BACKFILL, title="Example Wire"))
+    found = find(feed_server.url("/wire.xml"))
+    assert (found.url, found.title, len(found.items)) == (feed_server.url("/wire.xml"), "Example Wire", len(BACKFILL))
+
+
+def test_find_feed_follows_the_best_link_of_a_page(feed_server: FeedServer) -> None:
+    feed_server.route("/wire.xml", rss(*BACKFILL, title="Example Wire"))
+    feed_server.route("/wire.json", b"{}", content_type="application/feed+json")
+    page = (
+        '<html><head><title>Пример</title><link rel="alternate" type="application/feed+json" href="/wire.json">'
+        '<link rel="alternate" type="application/rss+xml" title="Все новости" href="/wire.xml"></head></html>'
+    )
+    feed_server.route("/", page.encode("windows-1251"), content_type="text/html; charset=windows-1251")
+    found = find(feed_server.url("/"))
+    assert (found.url, found.title, len(found.items)) == (feed_server.url("/wire.xml"), "Example Wire", len(BACKFILL))
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=zlib", "text/html; charset=no-such-codec", "text/html", None])
+def test_find_feed_reads_a_page_whatever_charset_it_claims(feed_server: FeedServer, content_type: str | None) -> None:
+    feed_server.route("/wire.xml", rss(*BACKFILL))
+    page = b'<html><head><link rel="alternate" type="application/rss+xml" href="/wire.xml"></head></html>'
+    feed_server.route("/", page, content_type=content_type)
+    assert find(feed_server.url("/")).url == feed_server.url("/wire.xml")
+
+
+def test_find_feed_says_when_a_page_links_to_no_feed(feed_server: FeedServer) -> None:
+    feed_server.route("/", b"<html><head><title>Nothing</title></head></html>", content_type="text/html")
+    with pytest.raises(FeedError, match="neither a feed nor a page that links to one"):
+        find(feed_server.url("/"))
+
+
+def test_find_feed_passes_retrieval_errors_on(feed_server: FeedServer) -> None:
+    feed_server.route("/", b'<link rel="alternate" type="application/rss+xml" href="/gone.xml">', content_type="text/html")
+    with pytest.raises(FetchError, match="HTTP 404"):
+        find(feed_server.url("/"))

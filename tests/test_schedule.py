@@ -75,40 +75,40 @@ def test_activity_interval_is_a_week_over_entries_within_limits(entries, limits,
 
 SUCCESS_CASES = {
     # name: (limits, keyword arguments, reason, earliest, latest)
-    "activity unknown keeps the interval": (LIMITS, {}, "every 10m", 9 * M, 11 * M),
-    "no entries": (LIMITS, {"entries_last_week": 0}, "no entries last week: every 6h (maximum)", 5.4 * H, 6 * H),
-    "a daily feed": (LONG, {"entries_last_week": 7}, "7 entries last week: every 1d", 0.9 * D, 1.1 * D),
-    "a daily feed, clamped": (LIMITS, {"entries_last_week": 7}, "7 entries last week: every 6h (maximum)", 5.4 * H, 6 * H),
-    "one entry": (LONG, {"entries_last_week": 1}, "1 entry last week: every 2d (maximum)", 1.8 * D, 2 * D),
-    "an hourly feed": (LIMITS, {"entries_last_week": 168}, "168 entries last week: every 1h", 54 * M, 66 * M),
-    "a firehose": (LIMITS, {"entries_last_week": 50_000}, "50000 entries last week: every 2m (minimum)", 2 * M, 2.2 * M),
-    "RSS ttl": (LIMITS, {"entries_last_week": 168, "ttl_minutes": 90}, "RSS ttl 1h 30m", 90 * M, 99 * M),
-    "RSS ttl below the pace": (LIMITS, {"entries_last_week": 168, "ttl_minutes": 30}, "168 entries last week: every 1h", 54 * M, 66 * M),
-    "RSS ttl equal to the pace": (LIMITS, {"entries_last_week": 168, "ttl_minutes": 60}, "RSS ttl 1h", 60 * M, 66 * M),
-    "RSS ttl of a day, capped": (LIMITS, {"ttl_minutes": 1440}, "RSS ttl 1d, capped at 6h", 5.4 * H, 6 * H),
+    "activity unknown keeps the interval": (LIMITS, {}, "every 10 min", 9 * M, 11 * M),
+    "no entries": (LIMITS, {"entries_last_week": 0}, "no entries last week: every 6 h (maximum)", 5.4 * H, 6 * H),
+    "a daily feed": (LONG, {"entries_last_week": 7}, "7 entries last week: every 1 d", 0.9 * D, 1.1 * D),
+    "a daily feed, clamped": (LIMITS, {"entries_last_week": 7}, "7 entries last week: every 6 h (maximum)", 5.4 * H, 6 * H),
+    "one entry": (LONG, {"entries_last_week": 1}, "1 entry last week: every 2 d (maximum)", 1.8 * D, 2 * D),
+    "an hourly feed": (LIMITS, {"entries_last_week": 168}, "168 entries last week: every 1 h", 54 * M, 66 * M),
+    "a firehose": (LIMITS, {"entries_last_week": 50_000}, "50000 entries last week: every 2 min (minimum)", 2 * M, 2.2 * M),
+    "RSS ttl": (LIMITS, {"entries_last_week": 168, "ttl_minutes": 90}, "RSS ttl 1 h 30 min", 90 * M, 99 * M),
+    "RSS ttl below the pace": (LIMITS, {"entries_last_week": 168, "ttl_minutes": 30}, "168 entries last week: every 1 h", 54 * M, 66 * M),
+    "RSS ttl equal to the pace": (LIMITS, {"entries_last_week": 168, "ttl_minutes": 60}, "RSS ttl 1 h", 60 * M, 66 * M),
+    "RSS ttl of a day, capped": (LIMITS, {"ttl_minutes": 1440}, "RSS ttl 1 d, capped at 6 h", 5.4 * H, 6 * H),
     "max-age": (LIMITS, {"hints": CacheHints(max_age=2 * H, cache_control="max-age=7200")},
                 "server Cache-Control max-age=7200", 2 * H, 2.2 * H),
-    "max-age below the pace": (LIMITS, {"hints": CacheHints(max_age=5 * M, cache_control="max-age=300")}, "every 10m", 9 * M, 11 * M),
-    "Expires": (LIMITS, {"hints": CacheHints(expires=NOW + 3 * H)}, "server Expires in 3h", 3 * H, 3.3 * H),
-    "Expires in the past": (LIMITS, {"hints": CacheHints(expires=NOW - 3 * H)}, "every 10m", 9 * M, 11 * M),
-    "Retry-After in seconds": (LIMITS, {"retry_after": 7200.0}, "Retry-After 2h", 2 * H, 2.2 * H),
-    "Retry-After beyond the maximum": (LIMITS, {"retry_after": 12 * H}, "Retry-After 12h", 12 * H, 13.2 * H),
-    "Retry-After of days, capped": (LIMITS, {"retry_after": 3 * D}, "Retry-After 3d, capped at 1d", 0.9 * RETRY_AFTER_CAP, RETRY_AFTER_CAP),
+    "max-age below the pace": (LIMITS, {"hints": CacheHints(max_age=5 * M, cache_control="max-age=300")}, "every 10 min", 9 * M, 11 * M),
+    "Expires": (LIMITS, {"hints": CacheHints(expires=NOW + 3 * H)}, "server Expires in 3 h", 3 * H, 3.3 * H),
+    "Expires in the past": (LIMITS, {"hints": CacheHints(expires=NOW - 3 * H)}, "every 10 min", 9 * M, 11 * M),
+    "Retry-After in seconds": (LIMITS, {"retry_after": 7200.0}, "Retry-After 2 h", 2 * H, 2.2 * H),
+    "Retry-After beyond the maximum": (LIMITS, {"retry_after": 12 * H}, "Retry-After 12 h", 12 * H, 13.2 * H),
+    "Retry-After of days, capped": (LIMITS, {"retry_after": 3 * D}, "Retry-After 3 d, capped at 1 d", 0.9 * RETRY_AFTER_CAP, RETRY_AFTER_CAP),
     "Retry-After: the longer of header and argument": (
-        LIMITS, {"retry_after": 60.0, "hints": CacheHints(retry_after=2 * H)}, "Retry-After 2h", 2 * H, 2.2 * H),
-    "configured interval": (configured(5 * M), {}, "configured interval 5m", 4.5 * M, 5.5 * M),
+        LIMITS, {"retry_after": 60.0, "hints": CacheHints(retry_after=2 * H)}, "Retry-After 2 h", 2 * H, 2.2 * H),
+    "configured interval": (configured(5 * M), {}, "configured interval 5 min", 4.5 * M, 5.5 * M),
     "configured interval beats activity and cache hints": (
         configured(5 * M),
         {"entries_last_week": 0, "ttl_minutes": 60, "hints": CacheHints(max_age=H, expires=NOW + 2 * H, cache_control="max-age=3600")},
-        "configured interval 5m", 4.5 * M, 5.5 * M),
-    "configured interval yields to Retry-After": (configured(5 * M), {"retry_after": 1800.0}, "Retry-After 30m", 30 * M, 33 * M),
-    "configured interval below the minimum": (configured(1 * M), {}, "configured interval 1m: every 2m (minimum)", 2 * M, 2.2 * M),
-    "configured interval above the maximum": (configured(12 * H), {}, "configured interval 12h: every 6h (maximum)", 5.4 * H, 6 * H),
+        "configured interval 5 min", 4.5 * M, 5.5 * M),
+    "configured interval yields to Retry-After": (configured(5 * M), {"retry_after": 1800.0}, "Retry-After 30 min", 30 * M, 33 * M),
+    "configured interval below the minimum": (configured(1 * M), {}, "configured interval 1 min: every 2 min (minimum)", 2 * M, 2.2 * M),
+    "configured interval above the maximum": (configured(12 * H), {}, "configured interval 12 h: every 6 h (maximum)", 5.4 * H, 6 * H),
     "all together: the longest wins": (
         LIMITS,
         {"entries_last_week": 168, "ttl_minutes": 30, "retry_after": 90 * 60.0,
          "hints": CacheHints(max_age=2 * H, expires=NOW + 3 * H, cache_control="max-age=7200")},
-        "server Expires in 3h", 3 * H, 3.3 * H),
+        "server Expires in 3 h", 3 * H, 3.3 * H),
 }  # fmt: skip
 
 
@@ -130,19 +130,19 @@ def test_header_hints_flow_into_the_decision():
 
 ERROR_CASES = {
     # name: (error_count, keyword arguments, reason, earliest, latest) with LIMITS (2m .. 6h)
-    "first error": (1, {}, "error backoff (1 in a row): 2m", 2 * M, 2.4 * M),
-    "second": (2, {}, "error backoff (2 in a row): 4m", 3.2 * M, 4.8 * M),
-    "third": (3, {}, "error backoff (3 in a row): 8m", 6.4 * M, 9.6 * M),
-    "eighth": (8, {}, "error backoff (8 in a row): 4h 16m", 256 * 0.8 * M, 256 * 1.2 * M),
-    "ninth reaches the maximum": (9, {}, "error backoff (9 in a row): 6h (maximum)", 4.8 * H, 6 * H),
-    "thousandth stays there": (1000, {}, "error backoff (1000 in a row): 6h (maximum)", 4.8 * H, 6 * H),
-    "a zero count counts as the first": (0, {}, "error backoff (0 in a row): 2m", 2 * M, 2.4 * M),
-    "Retry-After longer than the backoff": (1, {"retry_after": 3600.0}, "Retry-After 1h", 1 * H, 1.2 * H),
-    "Retry-After shorter than the backoff": (5, {"retry_after": 60.0}, "error backoff (5 in a row): 32m", 25.6 * M, 38.4 * M),
-    "Retry-After from the headers": (1, {"hints": CacheHints(retry_after=10 * M)}, "Retry-After 10m", 10 * M, 12 * M),
-    "Retry-After beyond the maximum": (1, {"retry_after": 20 * H}, "Retry-After 20h", 20 * H, RETRY_AFTER_CAP),
-    "an absurd Retry-After": (1, {"retry_after": 1e20}, "Retry-After 24855d 3h 14m 8s, capped at 1d", 0.8 * RETRY_AFTER_CAP, RETRY_AFTER_CAP),
-    "Retry-After of a week, capped": (9, {"retry_after": 7 * D}, "Retry-After 7d, capped at 1d", 0.8 * RETRY_AFTER_CAP, RETRY_AFTER_CAP),
+    "first error": (1, {}, "error backoff (1 in a row): 2 min", 2 * M, 2.4 * M),
+    "second": (2, {}, "error backoff (2 in a row): 4 min", 3.2 * M, 4.8 * M),
+    "third": (3, {}, "error backoff (3 in a row): 8 min", 6.4 * M, 9.6 * M),
+    "eighth": (8, {}, "error backoff (8 in a row): 4 h 16 min", 256 * 0.8 * M, 256 * 1.2 * M),
+    "ninth reaches the maximum": (9, {}, "error backoff (9 in a row): 6 h (maximum)", 4.8 * H, 6 * H),
+    "thousandth stays there": (1000, {}, "error backoff (1000 in a row): 6 h (maximum)", 4.8 * H, 6 * H),
+    "a zero count counts as the first": (0, {}, "error backoff (0 in a row): 2 min", 2 * M, 2.4 * M),
+    "Retry-After longer than the backoff": (1, {"retry_after": 3600.0}, "Retry-After 1 h", 1 * H, 1.2 * H),
+    "Retry-After shorter than the backoff": (5, {"retry_after": 60.0}, "error backoff (5 in a row): 32 min", 25.6 * M, 38.4 * M),
+    "Retry-After from the headers": (1, {"hints": CacheHints(retry_after=10 * M)}, "Retry-After 10 min", 10 * M, 12 * M),
+    "Retry-After beyond the maximum": (1, {"retry_after": 20 * H}, "Retry-After 20 h", 20 * H, RETRY_AFTER_CAP),
+    "an absurd Retry-After": (1, {"retry_after": 1e20}, "Retry-After 24855 d 3 h 14 min, capped at 1 d", 0.8 * RETRY_AFTER_CAP, RETRY_AFTER_CAP),
+    "Retry-After of a week, capped": (9, {"retry_after": 7 * D}, "Retry-After 7 d, capped at 1 d", 0.8 * RETRY_AFTER_CAP, RETRY_AFTER_CAP),
 }  # fmt: skip
 
 
@@ -192,8 +192,8 @@ def test_the_pipeline_calls_still_work_without_an_rng():
     failure = after_error(NOW, LIMITS, 3, retry_after=None)
     throttled = after_error(NOW, LIMITS, 1, retry_after=120.0)
     assert isinstance(success, NextPoll) and 9 * M <= success.at - NOW <= 11 * M
-    assert failure.reason == "error backoff (3 in a row): 8m"
-    assert throttled.reason == "Retry-After 2m" and 2 * M <= throttled.at - NOW <= 2.4 * M
+    assert failure.reason == "error backoff (3 in a row): 8 min"
+    assert throttled.reason == "Retry-After 2 min" and 2 * M <= throttled.at - NOW <= 2.4 * M
 
 
 # --- headers -------------------------------------------------------------------------
@@ -231,6 +231,11 @@ HEADER_CASES = {
     "Retry-After date on a skewed server": ({"Retry-After": "Mon, 04 May 2026 11:30:00 GMT", "Date": SKEWED}, CacheHints(retry_after=30 * M)),
     "Retry-After in the past": ({"Retry-After": "Mon, 04 May 2026 11:00:00 GMT", "Date": DATE}, CacheHints(retry_after=timedelta(0))),
     "Retry-After junk": ({"Retry-After": "later please"}, CacheHints()),
+    "Retry-After with a fraction": ({"Retry-After": "1.5"}, CacheHints(retry_after=1.5 * S)),
+    "huge Retry-After": ({"Retry-After": "9" * 30}, CacheHints(retry_after=2**31 * S)),
+    "a max-age of 5000 digits": ({"Cache-Control": "max-age=" + "9" * 5000}, CacheHints(max_age=2**31 * S, cache_control="max-age=2147483648")),
+    "non-ASCII digits are no numbers": ({"Cache-Control": "max-age=²", "Age": "١٢", "Retry-After": "²"}, CacheHints()),
+    "non-ASCII Age is ignored": ({"Cache-Control": "max-age=60", "Age": "١٢"}, CacheHints(max_age=M, cache_control="max-age=60")),
     "header names in any case": ({"CACHE-CONTROL": "max-age=60", "retry-AFTER": "5"}, CacheHints(M, None, 5 * S, "max-age=60")),
 }  # fmt: skip
 

@@ -35,7 +35,7 @@ from typing import Any
 import apprise
 import requests
 
-from monitor.alerts.policy import parse_retry_after
+from monitor import http_headers
 from monitor.alerts.render import Message
 from monitor.errors import MonitorError
 from monitor.redact import redact_text, redact_url, url_secrets
@@ -153,7 +153,7 @@ def _observe_retry_after(send: Any) -> Any:
         response = send(session, request, **kwargs)
         box = _RETRY_AFTER.get()
         if box is not None and response.status_code in _RETRY_STATUSES:
-            box.seconds = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+            box.seconds = http_headers.retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
         return response
 
     observed.news_monitor_observer = True  # type: ignore[attr-defined]

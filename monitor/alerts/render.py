@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 if TYPE_CHECKING:
-    from monitor.alerts.policy import Digest
+    from monitor.alerts.digest import Digest
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 

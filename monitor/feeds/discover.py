@@ -1,8 +1,12 @@
-"""Finding the feed behind a web page. Pure: page text in, feed URLs out.
+"""Finding the feed behind a web page.
 
-``feeds add URL`` fetches URL once: when :func:`looks_like_feed` says the
-body is a feed it is subscribed to as is, otherwise :func:`feed_links` lists
-the feeds the page advertises through ``<link rel="alternate">``, best first.
+``feeds add URL`` calls :func:`find_feed`, which fetches URL once: when
+:func:`looks_like_feed` says the body is a feed it is subscribed to as is,
+otherwise :func:`feed_links` lists the feeds the page advertises through
+``<link rel="alternate">``, best first, and the first one is fetched. Only
+:func:`find_feed` does I/O; the rest is pure (page text in, feed URLs out), and
+``feeds/parse.py`` uses :func:`feed_links` to say where the feed behind a page
+it was given is.
 """
 
 from __future__ import annotations
@@ -14,15 +18,25 @@ import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-__all__ = ["DiscoveredFeed", "feed_links", "looks_like_feed", "suggest_name"]
+from monitor.errors import FeedError
+from monitor.http_headers import charset, media_type
 
-# Lower rank first. RSS and Atom are equal: among them the page's own order
-# (its main feed before its comments feed) is the better guide.
+if TYPE_CHECKING:
+    import httpx
+
+    from monitor.items import Item
+
+__all__ = ["DiscoveredFeed", "FeedLink", "feed_links", "find_feed", "looks_like_feed", "suggest_name"]
+
+# Lower rank first. RSS (RDF is RSS 1.0) and Atom are equal: among them the
+# page's own order (its main feed before its comments feed) is the better guide.
 _FEED_TYPES = {
     "application/rss+xml": 0,
     "application/atom+xml": 0,
+    "application/rdf+xml": 0,
     "application/feed+json": 1,
     "application/json": 2,
 }
@@ -37,21 +51,58 @@ _JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/")
 
 
 @dataclass(frozen=True)
-class DiscoveredFeed:
+class FeedLink:
+    """A feed a page advertises with ``<link rel="alternate">``."""
+
     url: str
     title: str | None
     type: str  # the declared MIME type, lower case, without parameters
 
 
-def feed_links(html: str, base_url: str) -> list[DiscoveredFeed]:
+@dataclass(frozen=True)
+class DiscoveredFeed:
+    """The feed :func:`find_feed` found: its final URL, its own title, and its items now."""
+
+    url: str
+    title: str | None
+    items: list[Item]
+
+
+async def find_feed(client: httpx.AsyncClient, url: str, *, max_bytes: int) -> DiscoveredFeed:
+    """The feed at ``url``, or the first (best) one the page at ``url`` links to.
+
+    Raises a FeedError when the retrieval fails (FetchError), when the page is
+    neither a feed nor links to one, or when the feed does not parse (ParseError).
+    """
+    # Imported here: feeds/parse.py imports this module for feed_links.
+    from monitor.feeds.fetch import fetch
+    from monitor.feeds.parse import parse_feed
+
+    fetched = await fetch(client, url, max_bytes=max_bytes)
+    content = fetched.content or b""
+    if not looks_like_feed(content, fetched.content_type):
+        page = content.decode(charset(fetched.content_type) or "utf-8", "replace")
+        links = feed_links(page, fetched.url)
+        if not links:
+            raise FeedError(f"{url}: neither a feed nor a page that links to one (<link rel=\"alternate\">)")
+        fetched = await fetch(client, links[0].url, max_bytes=max_bytes)
+        content = fetched.content or b""
+    parsed = parse_feed(content, url=fetched.url, content_type=fetched.content_type)
+    return DiscoveredFeed(fetched.url, parsed.title, parsed.items)
+
+
+def feed_links(html: str, base_url: str) -> list[FeedLink]:
     """The feeds ``html`` (fetched from ``base_url``) links to, best first, each once."""
     page = _LinkCollector()
-    page.feed(html)
-    page.close()
+    try:
+        page.feed(html)
+        page.close()
+    except AssertionError:  # html.parser's reaction to some broken markup: keep what was read
+        pass
     # <base href> sets the base for every relative URL in the page, including
     # the links before it; a relative <base> is itself relative to the page.
     base = urljoin(base_url, page.base_href) if page.base_href else base_url
-    found: dict[str, DiscoveredFeed] = {}
+    found: dict[str, FeedLink] = {}
     for attributes in page.links:
         feed = _feed_from_link(attributes, base)
         if feed is not None and feed.url not in found:
@@ -76,7 +127,7 @@ def looks_like_feed(content: bytes, content_type: str | None) -> bool:
     root = _ROOT.match(head, position)
     if root is not None:
         return root.group(1).lower() in _XML_ROOTS
-    return _media_type(content_type) in _FEED_CONTENT_TYPES
+    return media_type(content_type) in _FEED_CONTENT_TYPES
 
 
 def suggest_name(title: str | None, url: str, taken: Collection[str] = ()) -> str:
@@ -117,11 +168,11 @@ class _LinkCollector(HTMLParser):
             self.base_href = attributes["href"].strip()
 
 
-def _feed_from_link(attributes: dict[str, str], base: str) -> DiscoveredFeed | None:
+def _feed_from_link(attributes: dict[str, str], base: str) -> FeedLink | None:
     rel = attributes.get("rel", "").lower().split()
-    kind = _media_type(attributes.get("type"))
+    kind = media_type(attributes.get("type"))
     href = attributes.get("href", "").strip()
-    if "alternate" not in rel or kind not in _FEED_TYPES or not href:
+    if "alternate" not in rel or kind is None or kind not in _FEED_TYPES or not href:
         return None
     url = urldefrag(urljoin(base, href)).url
     if urlsplit(url).scheme not in ("http", "https"):
@@ -131,11 +182,7 @@ def _feed_from_link(attributes: dict[str, str], base: str) -> DiscoveredFeed | N
     if kind == "application/json" and "/wp-json/" in url:
         return None
     title = " ".join(attributes.get("title", "").split()) or None
-    return DiscoveredFeed(url, title, kind)
-
-
-def _media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
+    return FeedLink(url, title, kind)
 
 
 def _decode_head(head: bytes) -> str:

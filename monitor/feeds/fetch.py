@@ -11,7 +11,6 @@ whose message names the URL and says what went wrong, and whose ``status`` and
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import http
 import socket
 import ssl
@@ -22,7 +21,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from monitor import USER_AGENT
+from monitor import USER_AGENT, http_headers
 from monitor.errors import RetrieveError
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "HTTPStatusError",
     "fetch",
     "new_client",
-    "parse_retry_after",
 ]
 
 MAX_REDIRECTS = 5
@@ -350,16 +348,17 @@ def _check_scheme(url: str, target: str, *, shown: str | None = None) -> None:
 
 def _status_error(url: str, response: httpx.Response) -> HTTPStatusError:
     status = response.status_code
-    retry_after = parse_retry_after(
-        response.headers.get("retry-after"), response.headers.get("date")
-    )
+    # An HTTP-date is measured against the response's own Date header when
+    # there is one, so a skewed local clock does not distort it.
+    served_at = http_headers.http_date(response.headers.get("date")) or datetime.now(UTC)
+    wait = http_headers.retry_after(response.headers.get("retry-after"), served_at)
     reason = f"HTTP {status} {_phrase(response)}".rstrip()
     hint = _STATUS_HINTS.get(status)
     if hint:
         reason += f" ({hint})"
-    if retry_after is not None:
-        reason += f"; server asks to retry after {retry_after:g}s"
-    return HTTPStatusError(url, reason, status=status, retry_after=retry_after)
+    if wait is not None:
+        reason += f"; server asks to retry after {wait:g}s"
+    return HTTPStatusError(url, reason, status=status, retry_after=wait)
 
 
 def _phrase(response: httpx.Response) -> str:
@@ -367,32 +366,6 @@ def _phrase(response: httpx.Response) -> str:
         return response.reason_phrase or http.HTTPStatus(response.status_code).phrase
     except ValueError:
         return ""
-
-
-def parse_retry_after(value: str | None, date: str | None = None) -> float | None:
-    """Retry-After as seconds from now: delta-seconds or an HTTP-date.
-
-    An HTTP-date is measured against the response's own Date header when there
-    is one, so a skewed local clock does not distort it.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    when = _http_date(value)
-    if when is None:
-        return None
-    now = _http_date(date) if date else None
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def _http_date(value: str) -> datetime | None:
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _describe_transport_error(exc: httpx.HTTPError, timeout: httpx.Timeout) -> str:

@@ -28,6 +28,8 @@ import charset_normalizer
 import feedparser
 
 from monitor.errors import ParseError
+from monitor.feeds.discover import feed_links
+from monitor.http_headers import media_type, parameter
 from monitor.items import Item
 
 __all__ = ["ParsedFeed", "html_to_text", "parse_feed"]
@@ -183,7 +185,7 @@ def _is_json(content: bytes, content_type: str | None) -> bool:
         return True
     if head.startswith(b"<"):
         return False
-    return _mime(content_type) in _JSON_TYPES
+    return media_type(content_type) in _JSON_TYPES
 
 
 def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
@@ -324,7 +326,7 @@ def _decode(content: bytes, content_type: str | None) -> tuple[str, str | None]:
     """
     declared = [
         label
-        for label in (_signature(content), _charset(content_type), _xml_encoding(content))
+        for label in (_signature(content), _http_charset(content_type), _xml_encoding(content))
         if label
     ]
     for label in dict.fromkeys((*declared, "utf-8")):
@@ -402,67 +404,34 @@ def _doctype_end(text: str, start: int) -> int:
     return len(text)
 
 
-def _mime(content_type: str | None) -> str:
-    return (content_type or "").partition(";")[0].strip().lower()
+def _http_charset(content_type: str | None) -> str | None:
+    """The charset label the Content-Type declares, as written (lower case).
 
-
-def _charset(content_type: str | None) -> str:
-    for param in (content_type or "").split(";")[1:]:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset":
-            return value.strip().strip("\"'").lower()
-    return ""
+    Not http_headers.charset(), which answers Python's codec name or None: the
+    charset warning quotes what the server declared, unknown labels included.
+    """
+    label = parameter(content_type, "charset")
+    return label.lower() if label else None
 
 
 # --- HTML ----------------------------------------------------------------------
 
-_FEED_LINK_TYPES = (
-    "application/rss+xml",
-    "application/atom+xml",
-    "application/feed+json",
-    "application/rdf+xml",
-)
 _HTML_START = re.compile(
     rb"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
 )
 
 
 def _looks_like_html(data: bytes, content_type: str | None) -> bool:
-    if _mime(content_type) in ("text/html", "application/xhtml+xml"):
+    if media_type(content_type) in ("text/html", "application/xhtml+xml"):
         return True
     return _HTML_START.match(data[:4096]) is not None
 
 
 def _html_page_message(data: bytes, url: str) -> str:
-    links = _feed_links(data.decode("utf-8"), url)
+    links = feed_links(data.decode("utf-8"), url)
     if links:
-        return f"looks like an HTML page, not a feed; the page links to a feed at {links[0]}"
+        return f"looks like an HTML page, not a feed; the page links to a feed at {links[0].url}"
     return "looks like an HTML page, not a feed"
-
-
-def _feed_links(html: str, base: str) -> tuple[str, ...]:
-    """Feed URLs the page announces with ``<link rel="alternate" type=...>``."""
-    finder = _FeedLinkFinder()
-    try:
-        finder.feed(html)
-        finder.close()
-    except AssertionError:  # html.parser's reaction to some broken markup
-        pass
-    return _unique(_http_url(href, base) for href in finder.hrefs)
-
-
-class _FeedLinkFinder(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag != "link":
-            return
-        values = {name: (value or "") for name, value in attrs}
-        rels = values.get("rel", "").lower().split()
-        if "alternate" in rels and values.get("type", "").lower() in _FEED_LINK_TYPES:
-            self.hrefs.append(values.get("href", ""))
 
 
 def html_to_text(html: str) -> str:

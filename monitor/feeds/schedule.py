@@ -27,13 +27,16 @@ asked, and never later than the cap that applies.
 
 from __future__ import annotations
 
-import email.utils
 import enum
 import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from monitor import http_headers
+from monitor.durations import format_duration
+from monitor.http_headers import MAX_DELTA_SECONDS
 
 __all__ = [
     "RETRY_AFTER_CAP",
@@ -54,8 +57,6 @@ WEEK = timedelta(days=7)
 RETRY_AFTER_CAP = timedelta(hours=24)
 SUCCESS_JITTER = 0.10  # +-10% of the wait
 ERROR_JITTER = 0.20  # +-20%: failures often come in bursts (an outage)
-# RFC 9111 5.2.1.1: delta-seconds beyond 2**31 mean "as long as you like".
-_MAX_DELTA_SECONDS = 2**31
 _RANDOM = random.Random()
 
 
@@ -99,9 +100,10 @@ class CacheHints:
         lower = {name.lower(): value for name, value in headers.items()}
         # Measure HTTP-dates against the server's own Date, so that a skewed
         # local clock (or server clock) does not distort the wait.
-        served_at = _http_date(lower.get("date")) or now
+        served_at = http_headers.http_date(lower.get("date")) or now
         max_age, cache_control, expires = _freshness(lower, now, served_at)
-        return cls(max_age, expires, _retry_after(lower.get("retry-after"), served_at), cache_control)
+        wait = http_headers.retry_after(lower.get("retry-after"), served_at)
+        return cls(max_age, expires, None if wait is None else timedelta(seconds=wait), cache_control)
 
 
 class _Kind(enum.Enum):
@@ -175,7 +177,7 @@ def after_error(
     else:
         backoff, note = limits.minimum * 2**exponent, ""
     waits = _retry_waits(hints, retry_after)
-    waits.append(_Wait(backoff, f"error backoff ({error_count} in a row): {_human(backoff)}{note}", _Kind.PACE))
+    waits.append(_Wait(backoff, f"error backoff ({error_count} in a row): {format_duration(backoff)}{note}", _Kind.PACE))
     chosen = max(waits, key=lambda wait: wait.delay)  # Retry-After wins a tie, as above
     return _settle(now, chosen, limits, ERROR_JITTER, rng or _RANDOM)
 
@@ -184,7 +186,7 @@ def _pace(limits: Limits, entries_last_week: int | None) -> _Wait:
     """The feed's own rhythm: configured, else from its activity, else the default."""
     if limits.configured:
         interval = _clamp(limits.interval, limits)
-        reason = f"configured interval {_human(limits.interval)}"
+        reason = f"configured interval {format_duration(limits.interval)}"
         if interval != limits.interval:
             reason += f": {_every(interval, limits.interval, limits)}"
         return _Wait(interval, reason, _Kind.PACE)
@@ -202,24 +204,24 @@ def _pace(limits: Limits, entries_last_week: int | None) -> _Wait:
 def _freshness_waits(now: datetime, hints: CacheHints | None, ttl_minutes: int | None) -> list[_Wait]:
     waits = []
     if ttl_minutes is not None and ttl_minutes > 0:
-        waits.append(_Wait(timedelta(minutes=ttl_minutes), f"RSS ttl {_human(timedelta(minutes=ttl_minutes))}", _Kind.SERVER))
+        waits.append(_Wait(timedelta(minutes=ttl_minutes), f"RSS ttl {format_duration(timedelta(minutes=ttl_minutes))}", _Kind.SERVER))
     if hints is not None and hints.max_age is not None:
         waits.append(_Wait(hints.max_age, f"server Cache-Control {hints.cache_control or 'max-age'}", _Kind.SERVER))
     if hints is not None and hints.expires is not None and hints.expires > now:
         left = hints.expires - now
-        waits.append(_Wait(left, f"server Expires in {_human(left)}", _Kind.SERVER))
+        waits.append(_Wait(left, f"server Expires in {format_duration(left)}", _Kind.SERVER))
     return waits
 
 
 def _retry_waits(hints: CacheHints | None, retry_after: float | timedelta | None) -> list[_Wait]:
     candidates = [hints.retry_after if hints else None, retry_after]
     # Bounded before conversion: an absurd header value would overflow timedelta.
-    delays = [c if isinstance(c, timedelta) else timedelta(seconds=min(c, _MAX_DELTA_SECONDS)) for c in candidates if c is not None]
+    delays = [c if isinstance(c, timedelta) else timedelta(seconds=min(c, MAX_DELTA_SECONDS)) for c in candidates if c is not None]
     delays = [delay for delay in delays if delay > timedelta(0)]
     if not delays:
         return []
     delay = max(delays)
-    return [_Wait(delay, f"Retry-After {_human(delay)}", _Kind.RETRY)]
+    return [_Wait(delay, f"Retry-After {format_duration(delay)}", _Kind.RETRY)]
 
 
 def _settle(now: datetime, wait: _Wait, limits: Limits, spread: float, rng: random.Random) -> NextPoll:
@@ -228,7 +230,7 @@ def _settle(now: datetime, wait: _Wait, limits: Limits, spread: float, rng: rand
     delay, reason, floor = wait.delay, wait.reason, limits.minimum
     if delay > ceiling:
         # Not honoured in full anyway, so jitter may go either way.
-        delay, reason = ceiling, f"{reason}, capped at {_human(ceiling)}"
+        delay, reason = ceiling, f"{reason}, capped at {format_duration(ceiling)}"
     elif wait.kind is not _Kind.PACE:
         floor = delay
     low = max(floor, delay * (1 - spread))
@@ -243,10 +245,10 @@ def _clamp(value: timedelta, limits: Limits) -> timedelta:
 def _every(interval: timedelta, wanted: timedelta, limits: Limits) -> str:
     """``every 2h``, saying when a limit rather than the rule set the interval."""
     if interval == limits.maximum and wanted >= limits.maximum:
-        return f"every {_human(interval)} (maximum)"
+        return f"every {format_duration(interval)} (maximum)"
     if interval == limits.minimum and wanted <= limits.minimum:
-        return f"every {_human(interval)} (minimum)"
-    return f"every {_human(interval)}"
+        return f"every {format_duration(interval)} (minimum)"
+    return f"every {format_duration(interval)}"
 
 
 # --- HTTP headers -----------------------------------------------------------
@@ -273,7 +275,7 @@ def _freshness(
         age = _delta_seconds(headers.get("age")) or 0
         label = f"{name}={lifetime}" + (f" (Age {age}s)" if age else "")
         return timedelta(seconds=max(0, lifetime - age)), label, None
-    expires = _http_date(headers.get("expires"))
+    expires = http_headers.http_date(headers.get("expires"))
     # An invalid Expires ("0", "-1") means "already expired" (RFC 9111 5.3).
     if expires is None or expires <= served_at:
         return None, None, None
@@ -300,36 +302,7 @@ def _cache_control(value: str) -> dict[str, int | None]:
 
 def _delta_seconds(value: str | None) -> int | None:
     value = (value or "").strip()
-    return min(int(value), _MAX_DELTA_SECONDS) if value.isdigit() else None
-
-
-def _retry_after(value: str | None, served_at: datetime) -> timedelta | None:
-    """Retry-After as a wait: delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
-    seconds = _delta_seconds(value)
-    if seconds is not None:
-        return timedelta(seconds=seconds)
-    when = _http_date(value)
-    return max(timedelta(0), when - served_at) if when else None
-
-
-def _http_date(value: str | None) -> datetime | None:
-    if not value:
+    if not (value.isascii() and value.isdigit()):  # not "²", which isdigit() takes and int() refuses
         return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _human(delta: timedelta) -> str:
-    """``1d 2h``, ``10m``, ``90s`` -> ``1m 30s``: what ``status`` shows."""
-    seconds = round(delta.total_seconds())
-    if seconds <= 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return " ".join(parts)
+    # Past 10 digits the value is beyond the cap anyway; int() refuses more than 4300.
+    return MAX_DELTA_SECONDS if len(value) > 10 else min(int(value), MAX_DELTA_SECONDS)

@@ -1,34 +1,28 @@
-"""Noise control per rule: quiet hours, digests, cooldown, max_per_hour, retries.
+"""Noise control per rule: quiet hours, digests, cooldown, max_per_hour.
 
-The policy is pure, so the clock is whatever ``now`` a test passes in; the
+The pacing is pure, so the clock is whatever ``now`` a test passes in; the
 scenario tests drive a small in-memory outbox with a clock they step by hand.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.alerts.policy import (
+from monitor.alerts.digest import DigestEntry, group_digest
+from monitor.alerts.pacing import (
     Decision,
-    DigestEntry,
-    PolicyError,
-    QuietHours,
     RecentHistory,
     RulePolicy,
     decide,
     decide_due,
-    give_up,
-    group_digest,
     next_digest_time,
-    parse_crontab,
-    parse_retry_after,
-    retry_delay,
 )
+from monitor.alerts.wallclock import QuietHours
+from monitor.errors import PolicyError
 
 PARIS = ZoneInfo("Europe/Paris")
 NIGHT = QuietHours.parse("22:00-07:00 Europe/Paris")
@@ -42,137 +36,7 @@ def paris(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=PARIS)
 
 
-# --- quiet hours ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "start", "end", "zone"),
-    [
-        ("22:00-07:00 Europe/Paris", time(22), time(7), "Europe/Paris"),
-        ("  7:30 - 9:05   UTC ", time(7, 30), time(9, 5), "UTC"),
-        ("00:00-23:59 America/New_York", time(0), time(23, 59), "America/New_York"),
-    ],
-)
-def test_quiet_hours_parse(text: str, start: time, end: time, zone: str) -> None:
-    quiet = QuietHours.parse(text)
-    assert (quiet.start, quiet.end, quiet.tz.key) == (start, end, zone)
-
-
-def test_quiet_hours_print_as_parsed() -> None:
-    assert str(NIGHT) == "22:00-07:00 Europe/Paris"
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("25:00-07:00 UTC", "25:00 is not a time of day"),
-        ("22:00-07:60 UTC", "07:60 is not a time of day"),
-        ("22:00-07:00 Europe/Pariss", "unknown time zone 'Europe/Pariss'"),
-        ("22:00-07:00 ../../etc/passwd", "unknown time zone"),
-        ("22:00-07:00", "add a time zone"),
-        ("07:00-07:00 UTC", "start and end are both 07:00"),
-        ("10pm-7am UTC", "expected 'HH:MM-HH:MM Zone'"),
-        ("", "expected 'HH:MM-HH:MM Zone'"),
-    ],
-)
-def test_quiet_hours_parse_errors_say_what_is_wrong(text: str, message: str) -> None:
-    with pytest.raises(PolicyError, match=message) as caught:
-        QuietHours.parse(text)
-    assert isinstance(caught.value, ValueError)  # config validation catches ValueError
-
-
-# Europe/Paris: clocks go 02:00 -> 03:00 on 2025-03-30 and 03:00 -> 02:00 on 2025-10-26.
-@pytest.mark.parametrize(
-    ("window", "moment", "ends"),
-    [
-        # An ordinary winter night: 22:00-07:00 CET is 21:00-06:00 UTC.
-        (NIGHT, paris(2025, 1, 14, 21, 59), None),
-        (NIGHT, paris(2025, 1, 14, 22, 0), utc(2025, 1, 15, 6, 0)),  # start is inside
-        (NIGHT, paris(2025, 1, 14, 23, 59), utc(2025, 1, 15, 6, 0)),
-        (NIGHT, paris(2025, 1, 15, 0, 0), utc(2025, 1, 15, 6, 0)),  # after midnight
-        (NIGHT, paris(2025, 1, 15, 6, 59), utc(2025, 1, 15, 6, 0)),
-        (NIGHT, paris(2025, 1, 15, 7, 0), None),  # end is outside
-        (NIGHT, paris(2025, 1, 15, 12, 0), None),
-        # Spring forward: the night is 8 hours long, 21:00-05:00 UTC.
-        (NIGHT, utc(2025, 3, 29, 21, 0), utc(2025, 3, 30, 5, 0)),
-        (NIGHT, utc(2025, 3, 30, 1, 30), utc(2025, 3, 30, 5, 0)),
-        (NIGHT, utc(2025, 3, 30, 5, 0), None),
-        # Fall back: the night is 10 hours long, 20:00-06:00 UTC.
-        (NIGHT, utc(2025, 10, 25, 19, 59), None),
-        (NIGHT, utc(2025, 10, 25, 20, 0), utc(2025, 10, 26, 6, 0)),
-        (NIGHT, utc(2025, 10, 26, 5, 30), utc(2025, 10, 26, 6, 0)),
-        # A window that does not cross midnight.
-        (QuietHours.parse("12:00-14:00 UTC"), utc(2025, 1, 1, 11, 59), None),
-        (QuietHours.parse("12:00-14:00 UTC"), utc(2025, 1, 1, 13, 0), utc(2025, 1, 1, 14, 0)),
-        (QuietHours.parse("12:00-14:00 UTC"), utc(2025, 1, 1, 23, 0), None),
-        # An end the spring jump skips (02:30 never happens): the window ends at the jump, 03:00 CEST.
-        (QuietHours.parse("23:00-02:30 Europe/Paris"), utc(2025, 3, 29, 23, 0), utc(2025, 3, 30, 1, 0)),
-        (QuietHours.parse("23:00-02:30 Europe/Paris"), utc(2025, 3, 30, 1, 0), None),
-        # An end the autumn hour repeats: the first 02:30 (CEST) ends it; the second 02:00-02:30 is outside.
-        (QuietHours.parse("23:00-02:30 Europe/Paris"), utc(2025, 10, 26, 0, 15), utc(2025, 10, 26, 0, 30)),
-        (QuietHours.parse("23:00-02:30 Europe/Paris"), utc(2025, 10, 26, 1, 15), None),
-    ],
-)
-def test_quiet_hours_window(window: QuietHours, moment: datetime, ends: datetime | None) -> None:
-    assert window.ends_after(moment) == ends
-    assert window.contains(moment) is (ends is not None)
-
-
-def test_quiet_hours_refuse_naive_datetimes() -> None:
-    with pytest.raises(ValueError, match="timezone-aware"):
-        NIGHT.contains(datetime(2025, 1, 1, 23, 0))
-
-
-# --- digest schedules ------------------------------------------------------------------
-
-
-def fires(schedule: str, after: datetime, count: int, zone: str = "UTC") -> list[datetime]:
-    trigger = parse_crontab(schedule, zone)
-    times: list[datetime] = []
-    for _ in range(count):
-        fire = trigger.get_next_fire_time(None, after)
-        times.append(fire.astimezone(UTC))
-        after = fire + timedelta(seconds=1)
-    return times
-
-
-# 2025-06-02 is a Monday.
-@pytest.mark.parametrize(
-    ("schedule", "weekdays"),
-    [
-        ("0 8 * * 1-5", ["Mon", "Tue", "Wed", "Thu", "Fri", "Mon"]),  # APScheduler 3 alone: Tue-Sat
-        ("0 8 * * 0", ["Sun", "Sun", "Sun", "Sun", "Sun", "Sun"]),
-        ("0 8 * * 7", ["Sun", "Sun", "Sun", "Sun", "Sun", "Sun"]),
-        ("0 8 * * 5-7", ["Fri", "Sat", "Sun", "Fri", "Sat", "Sun"]),
-        ("0 8 * * fri-sun", ["Fri", "Sat", "Sun", "Fri", "Sat", "Sun"]),
-        ("0 8 * * */2", ["Tue", "Thu", "Sat", "Sun", "Tue", "Thu"]),  # 0,2,4,6 from Sunday
-        ("0 8 * * MON,wed", ["Mon", "Wed", "Mon", "Wed", "Mon", "Wed"]),
-        ("@weekly", ["Sun", "Sun", "Sun", "Sun", "Sun", "Sun"]),
-    ],
-)
-def test_crontab_weekdays_mean_what_cron_means(schedule: str, weekdays: list[str]) -> None:
-    times = fires(schedule, utc(2025, 6, 2, 0, 0), 6)
-    assert [moment.strftime("%a") for moment in times] == weekdays
-
-
-@pytest.mark.parametrize(
-    ("schedule", "message"),
-    [
-        ("0 8 * *", "expected 5 fields"),
-        ("0 8 * * * *", "expected 5 fields"),
-        ("61 8 * * *", "higher than the maximum"),
-        ("0 8 * * 8", "day of week '8' is not 0-7 or sun-sat"),
-        ("0 8 * * 5-1", "runs backwards"),
-        ("0 8 * * 1/2", "a step needs a range"),
-        ("0 8 * * */0", "must be a positive number"),
-        ("0 8 1 * 1", "not both"),
-        ("0 0 30 2 *", "never fires"),
-        ("@fortnightly", "expected 5 fields"),
-    ],
-)
-def test_crontab_errors_say_what_is_wrong(schedule: str, message: str) -> None:
-    with pytest.raises(PolicyError, match=message):
-        parse_crontab(schedule)
+# --- digest times and settings --------------------------------------------------------
 
 
 def test_digest_time_follows_the_local_clock_across_dst() -> None:
@@ -372,7 +236,7 @@ class Clock:
 
 
 class Outbox:
-    """What store.py and deliver.py do with the policy, minus SQL and apprise."""
+    """What decide.py, the store and deliver.py do with the pacing, minus SQL and apprise."""
 
     def __init__(self, policies: dict[str, RulePolicy]) -> None:
         self.policies = policies
@@ -498,154 +362,3 @@ def test_a_digest_rule_sends_one_message_per_channel_at_each_fire_time() -> None
     assert outbox.messages == []
     outbox.deliver(clock.advance(timedelta(hours=1)))  # 18:00 Paris
     assert outbox.messages == [(paris(2025, 1, 14, 18, 0), "me", (1, 2, 3, 4))]
-
-
-# --- retries ------------------------------------------------------------------------
-
-
-class Fixed(random.Random):
-    """A Random whose random() always returns the same value: the ends of the jitter range."""
-
-    def __init__(self, value: float) -> None:
-        super().__init__()
-        self.value = value
-
-    def random(self) -> float:
-        return self.value
-
-
-BACKOFF = {"initial": timedelta(seconds=30), "maximum": timedelta(hours=1)}
-LOWEST, HIGHEST = Fixed(0.0), Fixed(0.999999)
-
-
-@pytest.mark.parametrize(
-    ("attempt", "ceiling"),
-    [(1, 30), (2, 60), (3, 120), (4, 240), (7, 1920), (8, 3600), (9, 3600), (40, 3600), (10_000, 3600)],
-)
-def test_retry_delay_doubles_up_to_the_maximum_with_jitter_in_the_upper_half(attempt: int, ceiling: int) -> None:
-    assert retry_delay(attempt, rng=LOWEST, **BACKOFF) == timedelta(seconds=ceiling / 2)
-    assert timedelta(seconds=ceiling * 0.99) < retry_delay(attempt, rng=HIGHEST, **BACKOFF) <= timedelta(seconds=ceiling)
-
-
-def test_retry_delays_never_shrink_and_stay_in_bounds_whatever_the_dice() -> None:
-    rng = random.Random(1234)
-    for _ in range(200):
-        delays = [retry_delay(attempt, rng=rng, **BACKOFF) for attempt in range(1, 12)]
-        assert all(BACKOFF["initial"] / 2 <= delay <= BACKOFF["maximum"] for delay in delays)
-        # Each attempt's shortest wait is the previous attempt's longest, so no sequence shrinks...
-        assert all(later >= earlier for earlier, later in zip(delays, delays[1:3]))
-    # ...and the jitter really spreads a batch that failed together.
-    batch = {retry_delay(3, rng=rng, **BACKOFF) for _ in range(50)}
-    assert len(batch) == 50
-
-
-@pytest.mark.parametrize(
-    ("retry_after", "expected"),
-    [
-        (None, timedelta(seconds=30)),  # attempt 2 waits 30-60 s
-        (5.0, timedelta(seconds=30)),  # the backoff is already longer
-        (45.0, timedelta(seconds=45)),
-        (600.0, timedelta(seconds=600)),
-        (7200.0, timedelta(hours=2)),  # honoured beyond the maximum
-        (1e30, timedelta(seconds=1e9)),  # a hostile value does not overflow
-    ],
-)
-def test_retry_after_is_a_floor(retry_after: float | None, expected: timedelta) -> None:
-    assert retry_delay(2, rng=LOWEST, retry_after=retry_after, **BACKOFF) == expected
-    assert retry_delay(2, rng=HIGHEST, retry_after=retry_after, **BACKOFF) >= expected
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [
-        {"attempt": 0},
-        {"attempt": 1, "initial": timedelta(0)},
-        {"attempt": 1, "maximum": timedelta(seconds=10)},
-    ],
-)
-def test_retry_delay_refuses_nonsense(bad: dict) -> None:
-    with pytest.raises(ValueError):
-        retry_delay(**{**BACKOFF, **bad, "rng": LOWEST})
-
-
-@pytest.mark.parametrize(
-    ("next_attempt", "dead"),
-    [
-        (NOON + timedelta(hours=23), False),
-        (NOON + timedelta(hours=24), False),  # the last attempt may land on the window's edge
-        (NOON + timedelta(hours=24, microseconds=1), True),
-        (NOON + timedelta(days=3), True),
-    ],
-)
-def test_give_up_after_the_retry_window(next_attempt: datetime, dead: bool) -> None:
-    assert give_up(NOON, next_attempt, timedelta(hours=24)) is dead
-
-
-def test_retries_end_in_dead_within_the_window() -> None:
-    """Backoff and give_up together: a channel that never recovers is declared dead on time."""
-    window = timedelta(hours=24)
-    due_since = clock = NOON
-    rng = random.Random(7)
-    attempt = 0
-    while True:
-        attempt += 1
-        next_attempt = clock + retry_delay(attempt, rng=rng, **BACKOFF)
-        if give_up(due_since, next_attempt, window):
-            break
-        clock = next_attempt
-    assert window - BACKOFF["maximum"] <= clock - due_since <= window
-    assert 25 <= attempt <= 55
-
-
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        ("120", 120.0),
-        (" 5 ", 5.0),
-        ("1.5", 1.5),
-        ("0", 0.0),
-        ("Tue, 14 Jan 2025 12:02:00 GMT", 120.0),
-        ("Tue, 14 Jan 2025 13:02:00 +0100", 120.0),
-        ("Tue, 14 Jan 2025 12:02:00 -0000", 120.0),
-        ("Tue, 14 Jan 2025 11:00:00 GMT", 0.0),  # already past
-        ("-5", None),
-        ("soon", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
-    assert parse_retry_after(value, NOON) == seconds
-
-
-# --- digests ------------------------------------------------------------------------
-
-
-def entry(alert_id: int, rule: str) -> DigestEntry:
-    return DigestEntry(alert_id, rule, f"Story {alert_id}", f"https://news.example/{alert_id}", "wire", ("bbc-world",))
-
-
-def test_group_digest_makes_one_message_per_channel_with_a_section_per_rule_in_order() -> None:
-    digests = group_digest(
-        [
-            ("newsroom", entry(1, "xi-putin")),
-            ("me", entry(2, "ukraine")),
-            ("newsroom", entry(3, "ukraine")),
-            ("newsroom", entry(4, "xi-putin")),
-            ("me", entry(5, "ukraine")),
-            ("me", entry(6, "xi-putin")),
-        ]
-    )
-    assert list(digests) == ["newsroom", "me"]
-    newsroom = digests["newsroom"]
-    assert [(section.rule, [e.alert_id for e in section.entries]) for section in newsroom.sections] == [
-        ("xi-putin", [1, 4]),
-        ("ukraine", [3]),
-    ]
-    assert newsroom.alert_ids == (1, 4, 3)
-    assert digests["me"].alert_ids == (2, 5, 6)
-    assert digests["me"].story_count == 3
-
-
-def test_group_digest_of_nothing_is_no_message() -> None:
-    assert group_digest([]) == {}
