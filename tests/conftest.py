@@ -9,11 +9,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
+from typing import TypeVar
 from xml.sax.saxutils import escape
 
 import pytest
@@ -69,6 +70,29 @@ XI_PUTIN_CALL = Story(
     "keep negotiating.",
     datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
 )
+
+
+T = TypeVar("T")
+
+
+def wait_until(
+    condition: Callable[[], T], what: str, *, timeout: float = 60, detail: Callable[[], object] | None = None
+) -> T:
+    """Poll ``condition`` until it returns something truthy, and return that.
+
+    For waiting on an event a test can observe (a request reached a server, a
+    row reached a state), never as a fixed pause. On timeout it fails naming
+    ``what`` it waited for, with ``detail()`` (what was seen instead) if given.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            seen = f"\n{detail()}" if detail is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{seen}")
+        time.sleep(0.1)
 
 
 def write_config(

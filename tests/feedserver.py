@@ -10,8 +10,9 @@ Usage::
         assert server.requests_for("/rss.xml")[-1].headers["if-none-match"] == '"v1"'
 
 Each route is a canned response: body, status, headers, optional delay,
-compression, validators for conditional GET (304), redirects, or a "trickle"
-that sends bytes slowly forever. Routes can be replaced at any time from the
+compression, validators for conditional GET (304), redirects, a "trickle"
+that sends bytes slowly forever, or a gate that holds the answer until the
+test opens it. Routes can be replaced at any time from the
 test thread; requests are served concurrently (one thread each) and recorded.
 Unknown paths answer 404. The query string is ignored for routing but kept in
 the recorded path.
@@ -45,6 +46,7 @@ class Route:
     deflate: bool = False
     chunked: bool = False
     trickle: float | None = None
+    gate: threading.Event | None = None
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers.items():
@@ -150,6 +152,7 @@ class FeedServer:
         deflate: bool = False,
         chunked: bool = False,
         trickle: float | None = None,
+        gate: threading.Event | None = None,
     ) -> Route:
         """Serve ``body`` at ``path`` (replacing any earlier route there).
 
@@ -168,6 +171,10 @@ class FeedServer:
         - ``trickle`` sends the body one byte every ``trickle`` seconds,
           repeating it forever (chunked), until the client gives up or the
           server stops. Use it for overall-timeout and size-cap tests.
+        - ``gate``: the request is recorded at once, but nothing is sent until
+          the test calls ``gate.set()`` (or the server stops). Use it to keep a
+          request in flight exactly as long as the test needs, instead of
+          guessing a ``delay``.
         """
         merged = dict(headers or {})
         if content_type is not None and not _has(merged, "content-type"):
@@ -185,6 +192,7 @@ class FeedServer:
             deflate=deflate,
             chunked=chunked,
             trickle=trickle,
+            gate=gate,
         )
         with self._lock:
             self._routes[path] = route
@@ -267,6 +275,10 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None:
             self._send(404, {"Content-Type": "text/plain"}, b"no such route\n", send_body)
             return
+        if route.gate is not None:
+            while not route.gate.wait(0.05):
+                if owner._stopping.is_set():
+                    return
         if route.delay and owner._stopping.wait(route.delay):
             return
         if _not_modified(route, headers):

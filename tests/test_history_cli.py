@@ -80,9 +80,7 @@ def test_explain_highlights_the_hits(history):
     result = run_cli("explain", XI_PUTIN_CALL.link, "xi-putin", config=history)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "title: **Xi** Jinping and Vladimir **Putin** hold phone call on Ukraine" in out or (
-        "**Xi Jinping**" in out and "**Vladimir Putin**" in out
-    )
+    assert "title: **Xi Jinping** and **Vladimir Putin** hold phone call on Ukraine" in out
     assert "matches:" in out and "Xi ->" in out and "Putin ->" in out
     assert "entities:" in out and "Vladimir Putin (PERSON)" in out
 
