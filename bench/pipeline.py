@@ -1,9 +1,11 @@
-"""Items per second through entities + rules + store, the CPU-bound heart of a poll.
+"""Items per second through entities + rules + decide-and-store, the CPU-bound heart of a poll.
 
 Feeds 1,000 realistic news items (bench/corpus.py) through the same stages a
 poll runs after parsing: spaCy entity extraction (batched), rule matching with
-the shipped rules plus 200 generated ones, and the one-transaction store write,
-in polls of 25 items, into a real SQLite file. Prints the time per stage.
+the shipped rules plus 200 generated ones, story fingerprints, and the
+one-transaction snapshot, decision and write, in polls of 25 items, into a
+real SQLite file. Prints the time per stage ("stories" is new in this round:
+the totals are printed with and without it, to compare with older runs).
 
     .venv/bin/python bench/pipeline.py [--items 1000]
 """
@@ -11,6 +13,7 @@ in polls of 25 items, into a real SQLite file. Prints the time per stage.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import random
 import sys
@@ -26,12 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from corpus import news_corpus  # noqa: E402
 
+from monitor.assembly import assemble  # noqa: E402
 from monitor.config import RuleConfig, load_config  # noqa: E402
+from monitor.decide import Analysed, story_info  # noqa: E402
 from monitor.entities import EntityExtractor, load_pipeline  # noqa: E402
 from monitor.items import FeedSpec, Item  # noqa: E402
-from monitor.pipeline import Rulebook, plan_records  # noqa: E402
-from monitor.rules.match import Document, Lexicon, RuleIndex, compile_rule  # noqa: E402
-from monitor.store import PollResult, Store  # noqa: E402
+from monitor.pipeline import record_poll  # noqa: E402
+from monitor.rules.document import Document  # noqa: E402
+from monitor.store import FeedWrite, open_storage  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BATCH = 25  # items per simulated poll
@@ -63,12 +68,9 @@ def main() -> None:
 
     config = load_config(REPO / "config", environ={})
     rules = list(config.rules) + generated_rules(200, random.Random(7))
-    lexicon = Lexicon.from_entities(config.entities)
-    rulebook = Rulebook(
-        {rule.name: rule for rule in rules},
-        lexicon,
-        RuleIndex([compile_rule(r.name, r.query, lexicon) for r in rules], lexicon),
-    )
+    config = dataclasses.replace(config, rules=tuple(rules))
+    setup = assemble(config)
+    rulebook = setup.rulebook
     started = time.perf_counter()
     nlp = load_pipeline(config.settings.nlp.model)
     extractor = EntityExtractor(nlp, config.entities)
@@ -83,10 +85,10 @@ def main() -> None:
     words = sum(len(title.split()) + len(body.split()) for title, body in texts)
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(Path(tmp) / "bench.db")
+        store = open_storage(Path(tmp) / "bench.db")
         store.sync_feeds([FeedSpec("bench", "http://127.0.0.1/bench.xml")], now)
         feed = store.feeds()[0]
-        seconds = {"entities": 0.0, "rules": 0.0, "store": 0.0}
+        seconds = {"entities": 0.0, "rules": 0.0, "stories": 0.0, "store": 0.0}
         matched = 0
         for start in range(0, len(items), BATCH):
             batch = items[start : start + BATCH]
@@ -95,14 +97,19 @@ def main() -> None:
             t1 = time.perf_counter()
             matches = [rulebook.match(Document.from_item(i, "bench", m)) for i, m in zip(batch, mentions, strict=True)]
             t2 = time.perf_counter()
-            records = plan_records(batch, mentions, matches, rulebook.rules)
-            store.record_poll(
-                PollResult(feed.id, now, now + timedelta(minutes=10), "bench", None, None, "Bench", records)
-            )
+            infos = [story_info(i) for i in batch]
             t3 = time.perf_counter()
+            analysed = [
+                Analysed(i, tuple(m), tuple((r.name, tuple(h.to_dict() for h in hits)) for r, hits in found), info)
+                for i, m, found, info in zip(batch, mentions, matches, infos, strict=True)
+            ]
+            written = FeedWrite(feed.id, now, now + timedelta(minutes=10), "bench", None, None, "Bench")
+            record_poll(store, setup, feed.id, analysed, now=now, feed=written)
+            t4 = time.perf_counter()
             seconds["entities"] += t1 - t0
             seconds["rules"] += t2 - t1
-            seconds["store"] += t3 - t2
+            seconds["stories"] += t3 - t2
+            seconds["store"] += t4 - t3
             matched += sum(len(m) for m in matches)
         alerts = store.count("alerts")
         store.close()
@@ -113,6 +120,8 @@ def main() -> None:
     for stage, value in seconds.items():
         print(f"  {stage:9s} {value:7.2f} s  {len(items) / value:9.0f} items/s  {value / len(items) * 1e3:6.2f} ms/item")
     print(f"  {'total':9s} {total:7.2f} s  {len(items) / total:9.0f} items/s")
+    comparable = total - seconds["stories"]
+    print(f"  {'total without stories':9s} {comparable:7.2f} s  {len(items) / comparable:9.0f} items/s")
     print(f"matches: {matched}, alerts queued: {alerts}")
 
 

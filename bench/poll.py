@@ -70,14 +70,14 @@ def write_config(directory: Path, port: int, feeds: int) -> Path:
 
 
 async def our_cycles(config_dir: Path, enrich: bool) -> dict[str, float]:
-    from monitor.config import load_config
+    from monitor.assembly import load_setup
     from monitor.daemon import Monitor
     from monitor.pipeline import enrich_backlog, poll_feeds
-    from monitor.store import Store
+    from monitor.store import open_storage
 
-    config = load_config(config_dir)
+    setup = load_setup(config_dir)
     started = time.perf_counter()
-    monitor = Monitor(config, Store.open(config.settings.database))
+    monitor = Monitor(setup, open_storage(setup.config.settings.database))
     figures = {"startup": time.perf_counter() - started}
     try:
         feeds = monitor.store.feeds()

@@ -1,32 +1,33 @@
-"""What a rule would have done over stored history: matches per day, alerts sent.
+"""What a rule would have done over stored history: matches per day, stories, alerts.
 
-Pure: the caller reads the items (``Store.iter_items``) and passes them in, with
-any times it wants the report to cover.
+Pure: the caller reads the history (``Storage.iter_items`` and
+``Storage.join_order``) and passes it in, with the times the report covers.
 
-Alerts are counted the way delivery de-duplicates them, once per story and
-channel. Until stories are clustered by content, a story here is a group of
-matching items that share a normalised link (no scheme, no ``www.``, no
-tracking parameters such as ``utm_*``, no fragment or trailing slash), or
-that carry the same normalised title (case, accents and punctuation ignored)
-within ``same_title_within`` of the story's previous copy with that title. The
-window keeps recurring headlines ("Morning briefing") from folding a month of
-distinct alerts into one.
+Stories and alerts are counted by replaying history through the very
+decisions a live poll makes (:mod:`monitor.decide`): items are placed in
+stories in the order the store placed them, with the same candidate pool and
+threshold, and each match's alerts are paced by the rule's own policy
+(cooldown, digests, quiet hours, max_per_hour) in the order they arrived.
+So "N stories, M alerts" is what delivery would have sent, had the rule been
+in force. Items of a feed's first fetch alert nobody when they arrive; by
+default they are counted as the news they were when published (a first fetch
+is often most of a young history), and ``first_fetch_alerts=False`` counts
+them as delivery did.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
 
+from monitor import stories
+from monitor.alerts.pacing import RulePolicy
+from monitor.decide import Ledger, Placed, replay_stories
 from monitor.items import Item
-from monitor.rules.match import CompiledRule, Document, Hit, Lexicon, explain
-from monitor.rules.text import words
-from monitor.stories import canonical_link
-
-if TYPE_CHECKING:
-    from monitor.store import StoredItem
+from monitor.rules.document import Document, Hit, Lexicon
+from monitor.rules.evaluate import CompiledRule, explain
+from monitor.store.records import StoredItem, StoryInfo
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class BacktestMatch:
     item: Item
     first_seen_at: datetime
     hits: list[Hit]
-    story_key: str
+    story_id: int
 
     def to_dict(self) -> dict[str, object]:
         item = self.item
@@ -50,7 +51,7 @@ class BacktestMatch:
             "title": item.title,
             "published_at": item.published_at.isoformat() if item.published_at else None,
             "first_seen_at": self.first_seen_at.isoformat(),
-            "story": self.story_key,
+            "story": self.story_id,
             "why": [hit.to_dict() for hit in self.hits],
         }
 
@@ -61,7 +62,11 @@ class BacktestReport:
     matches: list[BacktestMatch]  # oldest first
     per_day: dict[date, int]  # matches per UTC day first seen; every day of the range, zeros included
     stories: int  # distinct stories among the matches
-    alerts: int  # stories times channels: what delivery would have sent
+    alerts: int  # sent at once or in a digest, over all channels: what delivery would have sent
+    held: int = 0  # of those, sent in a digest (digest mode, quiet hours, max_per_hour)
+    suppressed: int = 0  # repeats of a story already alerted (or within its cooldown)
+    backfill: int = 0  # matches that arrived in a first fetch (which alerts nobody when it arrives)
+    story_of: dict[int, int] = field(default_factory=dict, repr=False)  # every replayed item's story
 
     def sample(self, limit: int) -> list[BacktestMatch]:
         """The ``limit`` most recent matches, newest first."""
@@ -73,6 +78,8 @@ class BacktestReport:
             "matched": len(self.matches),
             "stories": self.stories,
             "alerts": self.alerts,
+            "held": self.held,
+            "suppressed": self.suppressed,
             "per_day": {day.isoformat(): count for day, count in self.per_day.items()},
             "sample": [match.to_dict() for match in self.sample(sample)],
         }
@@ -83,44 +90,88 @@ def backtest(
     items: Iterable[StoredItem],
     lexicon: Lexicon,
     *,
-    feed_tags: Callable[[str], Sequence[str]] = lambda feed: (),
-    channels: int = 1,
+    channels: tuple[str, ...] = ("test",),
+    policy: RulePolicy | None = None,
+    join_order: Mapping[int, int] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    same_title_within: timedelta = timedelta(days=2),
+    story_window: timedelta = stories.CANDIDATE_WINDOW,
+    threshold: float = stories.DEFAULT_THRESHOLD,
+    first_fetch_alerts: bool = True,
 ) -> BacktestReport:
     """Run ``rule`` over stored items as the pipeline would have when they arrived.
 
-    ``feed_tags`` gives a feed's configured tags (rules see them as item tags).
-    ``channels`` is how many channels the rule notifies. ``since``/``until``
-    widen the per-day range to the whole period asked about, so quiet days at
-    either end show as zeros.
+    ``items`` may start up to ``story_window`` before ``since``: those earlier
+    items only serve as stories to join. ``join_order`` is the order the store
+    placed items in stories (``Storage.join_order``); without it, the order of
+    first sight. ``since``/``until`` widen the per-day range to the whole
+    period asked about, so quiet days at either end show as zeros.
     """
     found: list[tuple[StoredItem, list[Hit]]] = []
+    placed: list[Placed] = []
     days = [_utc_day(t) for t in (since, until) if t is not None]
     scanned = 0
     for stored in items:
+        info = _story_info(stored.story)
+        if info is not None:
+            placed.append(Placed(stored.id, stored.first_seen_at, info))
+        if since is not None and stored.first_seen_at < since:
+            continue
         scanned += 1
         days.append(_utc_day(stored.first_seen_at))
-        hits = explain(rule, document_of(stored, feed_tags(stored.feed)), lexicon)
+        hits = explain(rule, document_of(stored), lexicon)
         if hits is not None:
             found.append((stored, hits))
+    order = join_order or {}
+    placed.sort(key=lambda one: (order.get(one.item_id, 1 << 62), one.seen_at, one.item_id))
+    story_of = replay_stories(placed, story_window=story_window, threshold=threshold)
+
     found.sort(key=lambda pair: (pair[0].first_seen_at, pair[0].id))
-    keys = story_keys([stored for stored, _ in found], same_title_within)
     matches = [
-        BacktestMatch(stored.id, stored.feed, stored.item, stored.first_seen_at, hits, key)
-        for (stored, hits), key in zip(found, keys, strict=True)
+        BacktestMatch(stored.id, stored.feed, stored.item, stored.first_seen_at, hits, story_of.get(stored.id, stored.id))
+        for stored, hits in found
     ]
+    ledger, policy = Ledger(), policy or RulePolicy()
+    counts = {"send": 0, "hold": 0, "suppress": 0}
+    backfill = 0
+    for (stored, _), match in zip(found, matches, strict=True):
+        if stored.backfill:
+            backfill += 1
+            if not first_fetch_alerts:
+                continue
+        for channel in channels:
+            counts[ledger.decide(rule.name, channel, match.story_id, policy, stored.first_seen_at).action] += 1
     per_day = _empty_days(min(days), max(days)) if days else {}
     for match in matches:
         per_day[_utc_day(match.first_seen_at)] += 1
-    stories = len(set(keys))
-    return BacktestReport(scanned, matches, per_day, stories, stories * channels)
+    return BacktestReport(
+        scanned,
+        matches,
+        per_day,
+        stories=len({match.story_id for match in matches}),
+        alerts=counts["send"] + counts["hold"],
+        held=counts["hold"],
+        suppressed=counts["suppress"],
+        backfill=backfill,
+        story_of=story_of,
+    )
 
 
-def document_of(stored: StoredItem, feed_tags: Sequence[str] = ()) -> Document:
+def document_of(stored: StoredItem) -> Document:
     """A stored item as rules see it; the same Document the pipeline builds on arrival."""
-    return Document.from_item(stored.item, stored.feed, stored.mentions, feed_tags)
+    return Document.from_item(stored.item, stored.feed, stored.mentions, stored.feed_tags)
+
+
+def _story_info(story: StoryInfo | None) -> StoryInfo | None:
+    """A stored item's story info with its lookup keys, or None when it has none to be found by."""
+    if story is None:
+        return None
+    try:
+        fp = stories.Fingerprint.from_db(story.fingerprint)
+    except ValueError:  # an older fingerprint format: found by its link only
+        fp = stories.fingerprint("", "")
+    keys = tuple(stories.lookup_keys(story.link_key, fp))
+    return StoryInfo(story.link_key, story.fingerprint, keys) if keys else None
 
 
 def render_histogram(per_day: dict[date, int], width: int = 40) -> list[str]:
@@ -139,56 +190,7 @@ def render_histogram(per_day: dict[date, int], width: int = 40) -> list[str]:
     return lines
 
 
-# --- stories ------------------------------------------------------------------
-
-
-def story_keys(items: Sequence[StoredItem], same_title_within: timedelta = timedelta(days=2)) -> list[str]:
-    """For items oldest first, the key of the story each belongs to.
-
-    A story is named after its oldest item, ``item:<id>``, as the store names
-    a story after its first item. (A normalised title cannot name it: a
-    recurring headline starts a new story after the window.)
-    """
-    parent = list(range(len(items)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def join(i: int, j: int) -> None:
-        a, b = root(i), root(j)
-        parent[max(a, b)] = min(a, b)  # the oldest item stays the root
-
-    first_with_link: dict[str, int] = {}
-    last_with_title: dict[str, tuple[int, datetime]] = {}
-    for i, stored in enumerate(items):
-        link, title = link_key(stored.item.link), title_key(stored.item.title)
-        if link is not None:
-            join(i, first_with_link.setdefault(link, i))
-        if title is not None:
-            previous = last_with_title.get(title)
-            if previous is not None and stored.first_seen_at - previous[1] <= same_title_within:
-                join(i, previous[0])
-            last_with_title[title] = (i, stored.first_seen_at)
-    return [f"item:{items[root(i)].id}" for i in range(len(items))]
-
-
-def link_key(link: str | None) -> str | None:
-    """The link with tracking, mirrors and AMP variants gone (the story detector's canonical link)."""
-    return canonical_link(link)
-
-
-def title_key(title: str) -> str | None:
-    """A title with case, accents and punctuation gone; None if nothing is left."""
-    return " ".join(words(title)) or None
-
-
 def _utc_day(moment: datetime) -> date:
-    """The UTC calendar day of a time; a naive time is taken to be UTC already."""
-    if moment.tzinfo is None:
-        return moment.date()
     return moment.astimezone(UTC).date()
 
 

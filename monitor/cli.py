@@ -6,7 +6,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -19,9 +20,11 @@ from monitor.errors import ConfigError, MonitorError, RuleSyntaxError
 from monitor.logs import setup_logging
 
 if TYPE_CHECKING:
+    from monitor.assembly import Setup
     from monitor.config import RuleConfig
+    from monitor.feeds.discover import DiscoveredFeed
     from monitor.items import Item
-    from monitor.store import Store, StoredItem
+    from monitor.store import Storage, StoredItem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,9 +60,34 @@ def _load(config_dir: Path) -> Config:
     try:
         return load_config(config_dir)
     except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(problem, err=True)
-        sys.exit(1)
+        _problems(exc)
+
+
+def _setup(config_dir: Path) -> Setup:
+    """Load and assemble the config (rules compiled, channels built) or exit 1 with every problem."""
+    from monitor.assembly import load_setup
+
+    try:
+        return load_setup(config_dir)
+    except ConfigError as exc:
+        _problems(exc)
+
+
+def _problems(exc: ConfigError) -> NoReturn:
+    for problem in exc.problems:
+        click.echo(problem, err=True)
+    sys.exit(1)
+
+
+@contextmanager
+def _storage(config: Config, *, create: bool = False) -> Iterator[Storage]:
+    """The open database (closed on the way out); exits 1 when there is none yet and ``create`` is False."""
+    from monitor.store import open_storage
+
+    if not create and not Path(config.settings.database).exists():
+        _fail(f"no database at {config.settings.database} yet: run `news-monitor poll --once` or `news-monitor run`")
+    with open_storage(config.settings.database) as store:
+        yield store
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -67,7 +95,17 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Every command's own errors end in one line on stderr and exit 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MonitorError as exc:
+            _fail(str(exc))
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="news-monitor")
 def main() -> None:
     """Watch news feeds and alert when a story matches your watch rules."""
@@ -87,30 +125,35 @@ def run(config_dir: Path, log_format: str, log_level: str) -> None:
     saving any of the config files.
     """
     setup_logging(log_level.upper(), log_format)
-    config = _load(config_dir)
+    setup = _setup(config_dir)
 
     async def serve() -> None:
         from monitor.daemon import Monitor
-        from monitor.store import Store
+        from monitor.store import open_storage
 
-        monitor = Monitor(config, Store.open(config.settings.database))
+        monitor = Monitor(setup, open_storage(setup.config.settings.database))
         try:
             await monitor.run()
         finally:
             await monitor.close()
 
-    try:
-        asyncio.run(serve())
-    except MonitorError as exc:
-        _fail(str(exc))
+    asyncio.run(serve())
 
 
 @main.command()
 @config_option
 def check(config_dir: Path) -> None:
-    """Validate every config file; print each problem as file:line:column."""
-    config = _load(config_dir)
-    click.echo(f"{config.directory}: OK: {config.summary()}")
+    """Validate every config file and the database; print each problem as file:line:column."""
+    from monitor.store import open_storage
+
+    config = _setup(config_dir).config
+    database = Path(config.settings.database)
+    if database.exists():
+        with open_storage(database) as store:  # refuses a file that is not ours, migrates an older one
+            state = f"database {database} (schema {store.schema_version})"
+    else:
+        state = f"database {database} will be created on the first run"
+    click.echo(f"{config.directory}: OK: {config.summary()}; {state}")
 
 
 @main.command()
@@ -127,25 +170,28 @@ def poll(config_dir: Path, log_format: str, log_level: str, once: bool, feed_nam
     if not once:
         raise click.UsageError("poll needs --once (the long-running service is `news-monitor run`)")
     setup_logging(log_level.upper(), log_format)
-    config = _load(config_dir)
+    setup = _setup(config_dir)
 
-    async def once_() -> tuple[list[Any], Any]:
+    async def once_() -> tuple[list[Any], Any, list[Any]]:
         from monitor.daemon import Monitor
-        from monitor.store import Store
+        from monitor.errors import NotFoundError
+        from monitor.store import AlertStatus, open_storage
 
-        monitor = Monitor(config, Store.open(config.settings.database))
+        monitor = Monitor(setup, open_storage(setup.config.settings.database))
         try:
-            if feed_name is not None and feed_name not in {feed.name for feed in monitor.store.feeds()}:
-                known = ", ".join(feed.name for feed in monitor.store.feeds()) or "none"
-                raise click.BadParameter(f"no feed named {feed_name!r} (feeds: {known})", param_hint="--feed")
-            return await monitor.poll_once(feed_name)
+            try:
+                reports, delivery = await monitor.poll_once(feed_name)
+            except NotFoundError as exc:
+                raise click.BadParameter(str(exc), param_hint="--feed") from None
+            waiting = [
+                *monitor.store.list_alerts(status=AlertStatus.PENDING, limit=10_000),
+                *monitor.store.list_alerts(status=AlertStatus.HELD, limit=10_000),
+            ]
+            return reports, delivery, waiting
         finally:
             await monitor.close()
 
-    try:
-        reports, delivery = asyncio.run(once_())
-    except MonitorError as exc:
-        _fail(str(exc))
+    reports, delivery, waiting = asyncio.run(once_())
     failed = [r for r in reports if not r.ok]
     click.echo(
         f"polled {len(reports)} feeds: {len(reports) - len(failed)} ok, {len(failed)} failed; "
@@ -155,6 +201,23 @@ def poll(config_dir: Path, log_format: str, log_level: str, once: bool, feed_nam
     )
     for report in failed:
         click.echo(f"  {report.feed}: {report.error}", err=True)
+    _print_waiting(waiting)
+
+
+def _print_waiting(waiting: list[Any]) -> None:
+    """Say what the outbox still holds after a one-shot run, and why: a channel down, a digest."""
+    if not waiting:
+        return
+    groups: dict[tuple[str, str, str], list[Any]] = {}
+    for alert in waiting:
+        why = alert.last_error if alert.status == "pending" else alert.reason
+        groups.setdefault((alert.status, alert.channel, why or ""), []).append(alert)
+    click.echo(f"left in the outbox: {len(waiting)} alerts (the daemon, `news-monitor run`, sends them when due)", err=True)
+    for (status, channel, why), alerts in sorted(groups.items()):
+        when = min(alert.next_attempt_at for alert in alerts)
+        verb = "pending, next try" if status == "pending" else "held until"
+        reason = f": {why}" if why else ""
+        click.echo(f"  {len(alerts)} {verb} {when:%Y-%m-%d %H:%M} UTC on {channel!r}{reason}", err=True)
 
 
 @main.group()
@@ -162,32 +225,19 @@ def rules() -> None:
     """Work with watch rules."""
 
 
-def _compile(query_or_rule: str, config: Config) -> tuple[Any, RuleConfig | None, Any]:
-    """The rule of that name, else the text as a query; exits 1 on a syntax error."""
-    from monitor.rules.match import Lexicon, compile_rule
+def _compile(query_or_rule: str, setup: Setup) -> tuple[Any, RuleConfig | None, Any]:
+    """The rule of that name (as assembled), else the text as a query; exits 1 on a syntax error."""
+    from monitor.rules.evaluate import compile_rule
 
-    rule_config = next((r for r in config.rules if r.name == query_or_rule), None)
-    query = rule_config.query if rule_config else query_or_rule
-    lexicon = Lexicon.from_entities(config.entities)
+    book = setup.rulebook
+    if query_or_rule in book.compiled:
+        return book.compiled[query_or_rule], book.rules[query_or_rule], book.lexicon
     try:
-        return compile_rule(rule_config.name if rule_config else "query", query, lexicon), rule_config, lexicon
+        return compile_rule("query", query_or_rule, book.lexicon), None, book.lexicon
     except RuleSyntaxError as exc:
-        click.echo(query, err=True)
+        click.echo(query_or_rule, err=True)
         click.echo(" " * (exc.column - 1) + "^", err=True)
         _fail(f"query: column {exc.column}: {exc.message}")
-
-
-def _open_store(config: Config, *, create: bool = False) -> Store:
-    from monitor.store import Store
-
-    if not create and not Path(config.settings.database).exists():
-        _fail(f"no database at {config.settings.database} yet: run `news-monitor poll --once` or `news-monitor run`")
-    return Store.open(config.settings.database)
-
-
-def _feed_tags(store: Store) -> Callable[[str], tuple[str, ...]]:
-    tags = store.feed_tags()
-    return lambda feed_name: tags.get(feed_name, ())
 
 
 @rules.command("test")
@@ -204,26 +254,29 @@ def rules_test(config_dir: Path, query_or_rule: str, since: str, limit: int, as_
     the same story are counted once.
     """
     from monitor.backtest import backtest, render_histogram
-    from monitor.config import parse_duration
+    from monitor.durations import parse_duration
 
-    config = _load(config_dir)
-    rule, rule_config, lexicon = _compile(query_or_rule, config)
+    setup = _setup(config_dir)
+    config = setup.config
+    rule, rule_config, lexicon = _compile(query_or_rule, setup)
     try:
         until = datetime.now(UTC)
         cutoff = until - parse_duration(since)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
-    channels = len(rule_config.notify) if rule_config else 1
-    store = _open_store(config)
-    try:
+    plan = setup.rulebook.plans.get(rule_config.name) if rule_config else None
+    stories = config.settings.stories
+    with _storage(config) as store:
         # Days before the first stored item are not quiet days, just days we did not watch.
         start = max(cutoff, store.first_seen(cutoff) or until)
+        # Items from a story window earlier are stories the period's items may have joined.
+        history = list(store.iter_items(since=cutoff - stories.window))
         report = backtest(
-            rule, store.iter_items(since=cutoff), lexicon, feed_tags=_feed_tags(store), channels=channels,
-            since=start, until=until,
+            rule, history, lexicon,
+            channels=plan.channels if plan else ("console",), policy=plan.policy if plan else None,
+            join_order=store.join_order([stored.id for stored in history]),
+            since=start, until=until, story_window=stories.window, threshold=stories.threshold,
         )  # fmt: skip
-    finally:
-        store.close()
     sample = report.sample(limit or len(report.matches))
     if as_json:
         for match in sample:
@@ -237,10 +290,16 @@ def rules_test(config_dir: Path, query_or_rule: str, since: str, limit: int, as_
         click.echo(f"newest {len(sample)} of {len(report.matches)} matches:")
     for match in sample:
         _print_match(match.item_id, match.feed, match.item, match.first_seen_at, [h.to_dict() for h in match.hits])
-    target = f"{channels} channels" if rule_config else "one channel"
+    target = f"{len(plan.channels)} channels" if plan else "one channel"
+    notes = [
+        f"{report.held} of them in digests" if report.held else "",
+        f"{report.suppressed} repeats suppressed" if report.suppressed else "",
+        f"{report.backfill} matches came in a first fetch, counted as news" if report.backfill else "",
+    ]
+    detail = "; ".join(note for note in notes if note)
     click.echo(
         f"{len(report.matches)} of {report.scanned} stored items match {rule.query!r}: "
-        f"{report.stories} stories, {report.alerts} alerts to {target}"
+        f"{report.stories} stories, {report.alerts} alerts to {target}" + (f" ({detail})" if detail else "")
     )
 
 
@@ -254,19 +313,15 @@ def rules_lint(config_dir: Path, almost_all: float) -> None:
     """
     from monitor.backtest import document_of
     from monitor.rules.lint import lint
-    from monitor.rules.match import Lexicon, compile_rule
 
-    config = _load(config_dir)
-    lexicon = Lexicon.from_entities(config.entities)
-    compiled = [compile_rule(rule.name, rule.query, lexicon) for rule in config.rules]
-    store = _open_store(config)
-    tags = _feed_tags(store)
-    try:
+    setup = _setup(config_dir)
+    config = setup.config
+    lexicon = setup.rulebook.lexicon
+    compiled = list(setup.rulebook.compiled.values())
+    with _storage(config) as store:
         scanned = store.count("items")
-        documents = (document_of(stored, tags(stored.feed)) for stored in store.iter_items())
+        documents = (document_of(stored) for stored in store.iter_items())
         findings = lint(compiled, documents, lexicon, almost_all=almost_all)
-    finally:
-        store.close()
     for finding in findings:
         where = config.rule_positions.get(finding.rule)
         location = f"{config.directory / 'rules.yaml'}:{where[0]}: " if where else ""
@@ -289,21 +344,18 @@ def explain(config_dir: Path, item: str, query_or_rule: str) -> None:
     the rule does not match the item.
     """
     from monitor.backtest import document_of
-    from monitor.rules.match import explain as explain_match
+    from monitor.rules.evaluate import explain as explain_match
 
-    config = _load(config_dir)
-    rule, _, lexicon = _compile(query_or_rule, config)
-    store = _open_store(config)
-    try:
+    setup = _setup(config_dir)
+    config = setup.config
+    rule, _, lexicon = _compile(query_or_rule, setup)
+    with _storage(config) as store:
         found = store.find_items(item)
-        tags = _feed_tags(store)
-    finally:
-        store.close()
     if not found:
         _fail(f"no stored item with id, guid or link {item!r}")
     matched_any = False
     for stored in found:
-        hits = explain_match(rule, document_of(stored, tags(stored.feed)), lexicon)
+        hits = explain_match(rule, document_of(stored), lexicon)
         _print_explanation(stored, rule, hits)
         matched_any = matched_any or hits is not None
     if not matched_any:
@@ -374,12 +426,9 @@ def feeds() -> None:
 def feeds_list(config_dir: Path, as_json: bool) -> None:
     """Every feed polled: name, where it comes from, URL, tags, interval."""
     config = _load(config_dir)
-    store = _open_store(config, create=True)
-    try:
+    with _storage(config, create=True) as store:
         store.sync_feeds(config.feed_specs(), datetime.now(UTC))
         rows = store.feeds()
-    finally:
-        store.close()
     for feed in rows:
         interval = f"every {feed.interval}" if feed.interval else "adaptive"
         if as_json:
@@ -406,7 +455,7 @@ def feeds_add(
     config_dir: Path, url: str, name: str | None, interval: str | None, tags: tuple[str, ...], alert_first_fetch: bool
 ) -> None:
     """Add a feed by its URL, or by a web page that links to its feed."""
-    from monitor.config import parse_duration
+    from monitor.durations import parse_duration
     from monitor.feeds.discover import suggest_name
     from monitor.items import FeedSpec
 
@@ -415,54 +464,23 @@ def feeds_add(
         every = parse_duration(interval) if interval else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--interval") from exc
-    try:
-        feed_url, title, count = asyncio.run(_find_feed(url, config))
-    except MonitorError as exc:
-        _fail(str(exc))
-    store = _open_store(config, create=True)
-    try:
+    found = asyncio.run(_find_feed(url, config))
+    feed_url, title, count = found.url, found.title, len(found.items)
+    with _storage(config, create=True) as store:
         taken = {feed.name for feed in store.feeds(active_only=False)}
         chosen = name or suggest_name(title, feed_url, taken)
         store.add_feed(FeedSpec(chosen, feed_url, every, tags, alert_first_fetch), datetime.now(UTC))
-    except MonitorError as exc:
-        _fail(str(exc))
-    finally:
-        store.close()
     click.echo(f"added feed {chosen!r}: {feed_url} ({title or 'untitled'}, {count} items now)")
 
 
-async def _find_feed(url: str, config: Config) -> tuple[str, str | None, int]:
-    """The feed at ``url``, or the first one the page at ``url`` links to: (url, title, items)."""
-    from monitor.errors import FeedError
-    from monitor.feeds.discover import feed_links, looks_like_feed
-    from monitor.feeds.fetch import fetch, new_client
-    from monitor.feeds.parse import parse_feed
+async def _find_feed(url: str, config: Config) -> DiscoveredFeed:
+    """The feed at ``url``, or the first one the page at ``url`` links to."""
+    from monitor.feeds.discover import find_feed
+    from monitor.feeds.fetch import new_client
 
     poll = config.settings.poll
     async with new_client(timeout=poll.timeout.total_seconds()) as client:
-        fetched = await fetch(client, url, max_bytes=poll.max_bytes)
-        content = fetched.content or b""
-        if not looks_like_feed(content, fetched.content_type):
-            links = feed_links(content.decode(_charset(fetched.content_type), "replace"), fetched.url)
-            if not links:
-                raise FeedError(f"{url}: neither a feed nor a page that links to one (<link rel=\"alternate\">)")
-            fetched = await fetch(client, links[0].url, max_bytes=poll.max_bytes)
-            content = fetched.content or b""
-    parsed = parse_feed(content, url=fetched.url, content_type=fetched.content_type)
-    return fetched.url, parsed.title, len(parsed.items)
-
-
-def _charset(content_type: str | None) -> str:
-    import codecs
-
-    for part in (content_type or "").split(";")[1:]:
-        key, _, value = part.strip().partition("=")
-        if key.lower() == "charset":
-            try:
-                return codecs.lookup(value.strip('"')).name
-            except LookupError:
-                break
-    return "utf-8"
+        return await find_feed(client, url, max_bytes=poll.max_bytes)
 
 
 @feeds.command("remove")
@@ -471,13 +489,8 @@ def _charset(content_type: str | None) -> str:
 def feeds_remove(config_dir: Path, name: str) -> None:
     """Stop polling a feed added from the CLI; its stored items stay."""
     config = _load(config_dir)
-    store = _open_store(config)
-    try:
-        problem = store.remove_feed(name)
-    finally:
-        store.close()
-    if problem:
-        _fail(problem)
+    with _storage(config) as store:
+        store.remove_feed(name)
     click.echo(f"removed feed {name!r}")
 
 
@@ -495,10 +508,9 @@ def feeds_import(config_dir: Path, opml_file: Path) -> None:
         subscriptions = parse_opml(opml_file.read_bytes())
     except OpmlError as exc:
         _fail(f"{opml_file}:{exc.line or 1}:{exc.column or 1}: {exc.message}")
-    store = _open_store(config, create=True)
     added = skipped = 0
     now = datetime.now(UTC)
-    try:
+    with _storage(config, create=True) as store:
         store.sync_feeds(config.feed_specs(), now)
         known = store.feeds(active_only=False)
         taken = {feed.name for feed in known}
@@ -512,8 +524,6 @@ def feeds_import(config_dir: Path, opml_file: Path) -> None:
             taken.add(name)
             urls.add(subscription.url)
             added += 1
-    finally:
-        store.close()
     click.echo(f"imported {added} feeds from {opml_file} ({skipped} already there)")
 
 
@@ -525,12 +535,9 @@ def feeds_export(config_dir: Path, output: Path | None) -> None:
     from monitor.feeds.opml import OpmlFeed, export_opml
 
     config = _load(config_dir)
-    store = _open_store(config, create=True)
-    try:
+    with _storage(config, create=True) as store:
         store.sync_feeds(config.feed_specs(), datetime.now(UTC))
         subscriptions = [OpmlFeed(feed.url, feed.title or feed.name, None, feed.tags) for feed in store.feeds()]
-    finally:
-        store.close()
     document = export_opml(subscriptions, "news-monitor feeds", datetime.now(UTC))
     if output is None:
         click.echo(document.decode("utf-8"), nl=False)
@@ -556,30 +563,29 @@ def alerts() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per alert.")
 def alerts_list(config_dir: Path, status: str | None, rule: str | None, limit: int, as_json: bool) -> None:
     """The newest alerts with their state, attempts and the reason of the last failure."""
+    from monitor.store import AlertStatus
+
     config = _load(config_dir)
-    store = _open_store(config)
-    try:
-        rows = store.list_alerts(status=status, rule=rule, limit=limit)
-    finally:
-        store.close()
+    with _storage(config) as store:
+        rows = store.list_alerts(status=AlertStatus(status) if status else None, rule=rule, limit=limit)
     for row in rows:
         if as_json:
-            click.echo(json.dumps(row, ensure_ascii=False))
+            click.echo(json.dumps(row.to_dict(), ensure_ascii=False))
             continue
-        when = _when(row["sent_at"] if row["status"] == "sent" else row["next_attempt_at"])
+        when = _when(row.sent_at if row.status == AlertStatus.SENT else row.next_attempt_at)
         state = {
-            "sent": f"sent {when}",
-            "pending": f"pending, next try {when}",
-            "held": f"held until {when}",
-        }.get(row["status"], row["status"])
-        click.echo(f"#{row['id']}  {state}  rule={row['rule']} channel={row['channel']} attempts={row['attempts']}")
-        click.echo(f"    [{row['feed']}] {row['title']}")
-        if len(row["outlets"]) > 1:
-            click.echo(f"    outlets: {', '.join(row['outlets'])}")
-        if row["reason"]:
-            click.echo(f"    why {row['status']}: {row['reason']}")
-        if row["last_error"]:
-            click.echo(f"    last error: {row['last_error']}")
+            AlertStatus.SENT: f"sent {when}",
+            AlertStatus.PENDING: f"pending, next try {when}",
+            AlertStatus.HELD: f"held until {when}",
+        }.get(row.status, str(row.status))
+        click.echo(f"#{row.id}  {state}  rule={row.rule} channel={row.channel} attempts={row.attempts}")
+        click.echo(f"    [{row.feed}] {row.title}")
+        if len(row.outlets) > 1:
+            click.echo(f"    outlets: {', '.join(row.outlets)}")
+        if row.reason:
+            click.echo(f"    why {row.status}: {row.reason}")
+        if row.last_error:
+            click.echo(f"    last error: {row.last_error}")
     if not as_json:
         click.echo(f"{len(rows)} alerts")
 
@@ -597,11 +603,8 @@ def alerts_retry(config_dir: Path, alert_ids: tuple[int, ...], dead: bool) -> No
     if not alert_ids and not dead:
         raise click.UsageError("name alert IDs or use --dead")
     config = _load(config_dir)
-    store = _open_store(config)
-    try:
+    with _storage(config) as store:
         changed = store.retry_alerts(datetime.now(UTC), ids=alert_ids, dead=dead)
-    finally:
-        store.close()
     click.echo(f"{changed} alerts due again")
 
 
@@ -610,22 +613,17 @@ def alerts_retry(config_dir: Path, alert_ids: tuple[int, ...], dead: bool) -> No
 @click.argument("channel")
 def notify_test(config_dir: Path, channel: str) -> None:
     """Send a test message to CHANNEL and say why when it fails."""
-    from monitor.alerts.channels import Channel
-    from monitor.alerts.render import Renderer, kind_for_url, render_test_message
+    from monitor.alerts.render import render_test_message
 
-    config = _load(config_dir)
-    if channel not in config.channel_names:
-        raise click.BadParameter(f"no channel named {channel!r} (channels: {', '.join(config.channel_names)})")
-    url = config.channel_url(channel)
-    sender = Channel(channel, url)
-    message = render_test_message(
-        channel, kind_for_url(url, config.channel_format(channel)), datetime.now(UTC),
-        Renderer(template=config.channel_template(channel)),
-    )  # fmt: skip
-    result = sender.send(message)
+    setup = _setup(config_dir)
+    found = setup.channels.get(channel)
+    if found is None:
+        raise click.BadParameter(f"no channel named {channel!r} (channels: {', '.join(setup.channels)})")
+    message = render_test_message(channel, found.kind, datetime.now(UTC), found.renderer)
+    result = found.sender.send(message)
     if not result.ok:
-        _fail(f"channel {channel!r} ({sender.redacted_url}) failed: {result.reason or 'no reason given'}")
-    click.echo(f"sent a test message to {channel!r} ({sender.redacted_url})", err=True)
+        _fail(f"channel {channel!r} ({found.sender.redacted_url}) failed: {result.reason or 'no reason given'}")
+    click.echo(f"sent a test message to {channel!r} ({found.sender.redacted_url})", err=True)
 
 
 @main.command()
@@ -640,7 +638,7 @@ def search(config_dir: Path, query: str, since: str | None, limit: int, as_json:
     QUERY is plain words, or SQLite FTS5 syntax: "exact phrase", prefix*,
     AND, OR, NOT, title:word. Matched words are highlighted in the snippet.
     """
-    from monitor.config import parse_duration
+    from monitor.durations import parse_duration
     from monitor.store import HIGHLIGHT_END, HIGHLIGHT_START
 
     config = _load(config_dir)
@@ -648,11 +646,8 @@ def search(config_dir: Path, query: str, since: str | None, limit: int, as_json:
         cutoff = datetime.now(UTC) - parse_duration(since) if since else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
-    store = _open_store(config)
-    try:
+    with _storage(config) as store:
         hits = store.search(query, since=cutoff, limit=limit)
-    finally:
-        store.close()
     tty = sys.stdout.isatty()
 
     def marked(text: str) -> str:
@@ -685,32 +680,27 @@ def search(config_dir: Path, query: str, since: str | None, limit: int, as_json:
 def status(config_dir: Path, as_json: bool) -> None:
     """Per feed: last success, last error, next poll, items stored; and the outbox."""
     config = _load(config_dir)
-    store = _open_store(config)
-    try:
+    with _storage(config) as store:
         feeds = store.feed_status()
         outbox = store.alert_counts()
-    finally:
-        store.close()
     if as_json:
-        click.echo(json.dumps({"feeds": feeds, "outbox": outbox}, indent=2, ensure_ascii=False))
+        document = {"feeds": [feed.to_dict() for feed in feeds], "outbox": {str(k): v for k, v in outbox.items()}}
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
     for feed in feeds:
-        state = "" if feed["active"] else "  (not in config any more)"
-        click.echo(f"{feed['name']}{state}  {feed['url']}")
-        click.echo(f"    items stored:  {feed['items']}")
-        click.echo(f"    last success:  {_when(feed['last_success_at'])}")
-        if feed["last_error"]:
+        state = "" if feed.active else "  (not in config any more)"
+        click.echo(f"{feed.name}{state}  {feed.url}")
+        click.echo(f"    items stored:  {feed.items}")
+        click.echo(f"    last success:  {_when(feed.last_success_at)}")
+        if feed.last_error:
             click.echo(
-                f"    last error:    {_when(feed['last_error_at'])}: {feed['last_error']} "
-                f"({feed['error_count']} in a row)"
+                f"    last error:    {_when(feed.last_error_at)}: {feed.last_error} ({feed.error_count} in a row)"
             )
-        click.echo(f"    next poll:     {_when(feed['next_poll_at'])} ({feed['next_poll_reason'] or 'due'})")
+        click.echo(f"    next poll:     {_when(feed.next_poll_at)} ({feed.next_poll_reason or 'due'})")
     counts = ", ".join(f"{status} {count}" for status, count in outbox.items()) or "empty"
     click.echo(f"outbox: {counts}")
 
 
-def _when(value: str | None) -> str:
-    if not value:
-        return "never"
-    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "never"
 

@@ -25,8 +25,8 @@ from pydantic import (
     field_validator,
 )
 
-from monitor.alerts.policy import PolicyError, QuietHours, RulePolicy
-from monitor.errors import ConfigError, RuleSyntaxError
+from monitor.durations import parse_duration
+from monitor.errors import ConfigError
 from monitor.items import FeedSpec, KnownEntity
 
 MONITOR_FILE = "monitor.yaml"
@@ -35,29 +35,9 @@ ENTITIES_FILE = "entities.yaml"
 CONSOLE_CHANNEL = "console"
 DATABASE_ENV = "NEWS_MONITOR_DATABASE"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$", re.IGNORECASE)
 _SIZE_BYTES = {"b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def parse_duration(value: Any) -> timedelta:
-    """``90`` (seconds), ``"30s"``, ``"10m"``, ``"6h"``, ``"1d"``, ``"2w"``."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 10m, 6h or 1d")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"invalid duration {value!r}; expected a number and a unit: 30s, 10m, 6h, 1d")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return timedelta(seconds=seconds)
 
 
 def parse_size(value: Any) -> int:
@@ -207,11 +187,18 @@ class Config:
     rules: tuple[RuleConfig, ...]
     entities: tuple[KnownEntity, ...]
     rule_positions: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False)
-    policies: dict[str, RulePolicy] = field(default_factory=dict, compare=False)
+    documents: dict[str, _Located] = field(default_factory=dict, compare=False, repr=False)
 
-    def policy(self, rule: str) -> RulePolicy:
-        """How the rule's alerts are paced; the default sends every alert at once."""
-        return self.policies.get(rule) or RulePolicy()
+    def where(self, file: str, path: tuple[Any, ...], *, column: int | None = None) -> str:
+        """``file:line:column`` of a node of one of the config files (e.g. ``("rules", 2, "query")``).
+
+        ``column`` is a column inside that node's text (a rule query's), counted from 1.
+        """
+        located = self.documents.get(file)
+        position = (1, 1) if located is None else located.position(path)
+        if located is not None and column is not None:
+            position = _query_position(located, path, column)
+        return f"{self.directory / file}:{position[0]}:{position[1]}"
 
     @property
     def channel_names(self) -> list[str]:
@@ -383,12 +370,11 @@ def _query_position(located: _Located, path: tuple[Any, ...], column: int) -> Po
 
 
 def load_config(directory: Path | str, environ: dict[str, str] | None = None) -> Config:
-    """Load and validate a config directory; raise ConfigError listing every problem."""
-    from monitor.rules.match import (  # the rule language validates queries
-        Lexicon,
-        compile_rule,
-    )
+    """Load and validate a config directory's shapes; raise ConfigError listing every problem.
 
+    What the values mean at run time (rule queries, pacing, channel URLs and
+    templates) is checked when they are assembled: see :mod:`monitor.assembly`.
+    """
     directory = Path(directory)
     environ = dict(os.environ if environ is None else environ)
     problems = _Problems()
@@ -411,17 +397,11 @@ def load_config(directory: Path | str, environ: dict[str, str] | None = None) ->
     if entities_file is not None and entities_doc is not None:
         entities = _check_entities(entities_file, entities_doc, entities_path, problems)
     rule_positions: dict[str, Position] = {}
-    policies: dict[str, RulePolicy] = {}
     if rules_file is not None and rules_doc is not None:
         channels = set(settings.channels) | {CONSOLE_CHANNEL} if settings else None
-        lexicon = Lexicon.from_entities(entities)
         for index, rule in enumerate(rules_file.rules):
             rule_positions[rule.name] = rules_doc.position(("rules", index))
-            _check_rule(index, rule, rules_file.rules, channels, rules_doc, rules_path, problems, lexicon, compile_rule)
-            try:
-                policies[rule.name] = rule_policy(rule)
-            except PolicyError as exc:
-                problems.add(rules_path, rules_doc.position(("rules", index)), f"rule {rule.name!r}: {exc}")
+            _check_rule(index, rule, rules_file.rules, channels, rules_doc, rules_path, problems)
 
     if problems.items:
         raise ConfigError(problems.items)
@@ -429,47 +409,22 @@ def load_config(directory: Path | str, environ: dict[str, str] | None = None) ->
     if environ.get(DATABASE_ENV):
         # Lets a service unit put the state where it belongs without editing the config.
         settings = settings.model_copy(update={"database": Path(environ[DATABASE_ENV])})
-    return Config(directory, settings, rules_file.rules, entities, rule_positions, policies)
-
-
-def rule_policy(rule: RuleConfig) -> RulePolicy:
-    """The pacing of a rule's alerts; raises PolicyError for a bad schedule or zone."""
-    return RulePolicy(
-        mode=rule.mode,
-        digest_cron=rule.schedule,
-        digest_timezone=rule.timezone,
-        cooldown=rule.cooldown,
-        max_per_hour=rule.max_per_hour,
-        quiet_hours=QuietHours.parse(rule.quiet_hours) if rule.quiet_hours else None,
-    )
+    documents = {
+        name: doc
+        for name, doc in ((MONITOR_FILE, monitor_doc), (RULES_FILE, rules_doc), (ENTITIES_FILE, entities_doc))
+        if doc is not None
+    }
+    return Config(directory, settings, rules_file.rules, entities, rule_positions, documents)
 
 
 def _check_settings(
     settings: MonitorSettings, located: _Located, file: Path, problems: _Problems, directory: Path
 ) -> None:
-    from monitor.alerts.channels import validate_url
-    from monitor.alerts.render import check_template, kind_for_url
-
     seen: set[str] = set()
     for index, feed in enumerate(settings.feeds):
         if feed.name in seen:
             problems.add(file, located.position(("feeds", index, "name")), f"duplicate feed name {feed.name!r}")
         seen.add(feed.name)
-    for name, channel in settings.channels.items():
-        if channel.template is not None:
-            template = directory / channel.template
-            where = located.position(("channels", name, "template"))
-            if not template.is_file():
-                problems.add(file, where, f"channel {name!r}: template file {template} not found")
-            else:
-                error = check_template(template, kind_for_url(channel.url, channel.format))
-                if error:
-                    problems.add(file, where, f"channel {name!r}: {error}")
-        if channel.url == CONSOLE_CHANNEL:
-            continue
-        error = validate_url(channel.url)
-        if error:
-            problems.add(file, located.position(("channels", name, "url")), f"channel {name!r}: {error}")
     if settings.admin_channel and settings.admin_channel not in {*settings.channels, CONSOLE_CHANNEL}:
         problems.add(
             file, located.position(("admin_channel",)), f"admin_channel {settings.admin_channel!r} is not a channel"
@@ -516,16 +471,9 @@ def _check_rule(
     located: _Located,
     file: Path,
     problems: _Problems,
-    lexicon: Any,
-    compile_rule: Any,
 ) -> None:
     if any(other.name == rule.name for other in all_rules[:index]):
         problems.add(file, located.position(("rules", index, "name")), f"duplicate rule name {rule.name!r}")
-    try:
-        compile_rule(rule.name, rule.query, lexicon)
-    except RuleSyntaxError as exc:
-        position = _query_position(located, ("rules", index, "query"), exc.column)
-        problems.add(file, position, f"rule {rule.name!r}: {exc.message}")
     if channels is not None:
         for position_index, channel in enumerate(rule.notify):
             if channel not in channels:

@@ -1,7 +1,7 @@
 """The long-running service: scheduler wiring, signals, reloads, sd_notify, shutdown.
 
     APScheduler (AsyncIOScheduler, in-process)
-     ├─ poll tick      feeds due -> pipeline.poll_feed, bounded, never two polls of one feed at once
+     ├─ poll tick      feeds due -> Runtime.poll (bounded, never two polls of one feed at once)
      ├─ delivery tick  outbox -> alerts.deliver (also kicked right after a poll wrote alerts)
      ├─ config watch   a changed config file -> reload (SIGHUP does the same)
      └─ watchdog       WATCHDOG=1 from the event loop when systemd asks for it
@@ -24,21 +24,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import systemd
 from monitor.alerts.deliver import Deliverer, DeliveryReport
-from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config, load_config
+from monitor.assembly import Setup, load_setup
+from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config
 from monitor.entities import EntityExtractor, load_pipeline
 from monitor.errors import ConfigError
 from monitor.feeds import health as feed_health
 from monitor.feeds.fetch import new_client
 from monitor.health import HealthCheck, HealthServer, Metrics
-from monitor.pipeline import (
-    PollReport,
-    Rulebook,
-    Runtime,
-    enrich_backlog,
-    poll_feed,
-    poll_feeds,
-)
-from monitor.store import FeedState, Store
+from monitor.pipeline import PollReport, Runtime, enrich_backlog, poll_feeds
+from monitor.store import FeedState, Storage, open_storage
 
 log = logging.getLogger("monitor.daemon")
 
@@ -56,28 +50,27 @@ def utcnow() -> datetime:
 class Monitor:
     """One news-monitor instance: its config, store, NLP pipeline and workers."""
 
-    def __init__(self, config: Config, store: Store, clock: Callable[[], datetime] = utcnow):
-        self.config = config
+    def __init__(self, setup: Setup, store: Storage, clock: Callable[[], datetime] = utcnow):
+        self.setup = setup
         self.store = store
         self.clock = clock
+        config = setup.config
         self.nlp = load_pipeline(config.settings.nlp.model)
         settings = config.settings
         self.runtime = Runtime(
-            config=config,
+            setup=setup,
             store=store,
             client=new_client(timeout=settings.poll.timeout.total_seconds(), max_connections=settings.poll.concurrency),
             extractor=self._extractor(config),
-            rulebook=Rulebook.from_config(config),
             clock=clock,
         )
         self.metrics = Metrics()
         self._declare_metrics(config)
         self.health = HealthCheck(self.metrics, store.check_writable)
-        self.deliverer = Deliverer(store, config, clock, metrics=self.metrics)
+        self.deliverer = Deliverer(store, setup, clock, metrics=self.metrics)
         self.store.sync_feeds(config.feed_specs(), clock())
         self._config_stamp = _config_stamp(config.directory)
         self._inflight: dict[str, asyncio.Task[PollReport]] = {}
-        self._semaphore = asyncio.Semaphore(settings.poll.concurrency)
         self._delivery_lock = asyncio.Lock()
         self._deliver_again = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -86,8 +79,12 @@ class Monitor:
 
     @classmethod
     def open(cls, config_dir: Path, clock: Callable[[], datetime] = utcnow) -> Monitor:
-        config = load_config(config_dir)
-        return cls(config, Store.open(config.settings.database), clock)
+        setup = load_setup(config_dir)
+        return cls(setup, open_storage(setup.config.settings.database), clock)
+
+    @property
+    def config(self) -> Config:
+        return self.setup.config
 
     def _declare_metrics(self, config: Config) -> None:
         self.metrics.declare(
@@ -108,14 +105,13 @@ class Monitor:
     # --- one-shot ------------------------------------------------------------
 
     async def poll_once(self, feed_name: str | None = None) -> tuple[list[PollReport], DeliveryReport]:
-        """Poll every active feed (or one) now, then deliver what is due."""
-        feeds = self.store.feeds()
-        if feed_name is not None:
-            feeds = [feed for feed in feeds if feed.name == feed_name]
+        """Poll every active feed (or one) now, then deliver everything that is due."""
+        feeds = [self.store.feed(feed_name)] if feed_name is not None else self.store.feeds()
         reports = await poll_feeds(self.runtime, feeds)
         while await enrich_backlog(self.runtime):
             pass
-        delivery = await self.deliver()
+        async with self._delivery_lock:
+            delivery = await self.deliverer.deliver_all()
         return reports, delivery
 
     async def _enrich_tick(self) -> None:
@@ -143,8 +139,7 @@ class Monitor:
         thresholds = feed_health.HealthSettings(settings.failing_after, settings.silence_factor, settings.min_silence)
         now = self.clock()
         reports = []
-        for row in self.store.feed_histories(now, feed_health.RHYTHM_WINDOW):
-            feed = feed_health.FeedHistory(**row)
+        for feed in self.store.feed_histories(now, feed_health.RHYTHM_WINDOW):
             assessment = feed_health.assess(feed, now, thresholds)
             message = feed_health.change_to_report(feed, assessment)
             if message is None:
@@ -167,8 +162,7 @@ class Monitor:
         systemd.reloading()
         try:
             try:
-                config = load_config(self.config.directory)
-                rulebook = Rulebook.from_config(config)
+                setup = load_setup(self.config.directory)
             except ConfigError as exc:
                 for problem in exc.problems:
                     log.error("config.invalid", extra={"problem": problem})
@@ -180,13 +174,13 @@ class Monitor:
                     )
                 )
                 return False
+            config = setup.config
             if config.settings.database.resolve() != self.config.settings.database.resolve():
                 log.warning("config.database_changed", extra={"note": "a new database path takes effect on restart"})
-            self.config = config
-            self.runtime.config = config
-            self.runtime.rulebook = rulebook
+            self.setup = setup
+            self.runtime.setup = setup
             self.runtime.extractor = self._extractor(config)
-            self.deliverer.configure(config)
+            self.deliverer.configure(setup)
             self._declare_metrics(config)
             self.store.sync_feeds(config.feed_specs(), self.clock())
             log.info("config.reloaded", extra={"summary": config.summary()})
@@ -246,6 +240,7 @@ class Monitor:
             # Pause rather than shut down first: shutting down cancels running
             # jobs, and a send cut short would be repeated after the restart.
             scheduler.pause()
+            self.runtime.stopping = True
             self.deliverer.stopping = True
             await self._drain()
             scheduler.shutdown(wait=False)
@@ -289,17 +284,11 @@ class Monitor:
 
     async def _poll(self, feed: FeedState) -> PollReport:
         try:
-            async with self._semaphore:
-                if self._stopping.is_set():
-                    return PollReport(feed.name, ok=False, error="stopping")
-                report = await poll_feed(self.runtime, feed)
-            if report.alerts:
-                self._deliver_soon()
-        except Exception as exc:
-            log.exception("poll.crashed", extra={"feed": feed.name, "error": repr(exc)})
-            report = PollReport(feed.name, ok=False, error=repr(exc), stage="internal")
+            report = await self.runtime.poll(feed)
         finally:
             self._inflight.pop(feed.name, None)
+        if report.alerts:
+            self._deliver_soon()
         self._observe(report)
         return report
 

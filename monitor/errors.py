@@ -39,8 +39,20 @@ class RuleSyntaxError(MonitorError, ValueError):
         super().__init__(f"column {column}: {message}")
 
 
+class PolicyError(MonitorError, ValueError):
+    """A noise-control setting (quiet hours, digest schedule, limits) is invalid."""
+
+
 class StorageError(MonitorError):
-    """The SQLite database failed or is not ours."""
+    """The database failed, is not ours, or refused a change."""
+
+
+class NotFoundError(StorageError, LookupError):
+    """No stored feed, item or alert has that name or id."""
+
+
+class ConflictError(StorageError, ValueError):
+    """A change the database refuses: a name already taken, a feed the config governs."""
 
 
 class DeliveryError(MonitorError):

@@ -100,3 +100,32 @@ def test_a_channel_template_of_ones_own_is_used_and_checked(tmp_path, feed_serve
     template.write_text("PAGER {% if rule %}\n")
     broken = run_cli("check", config=config)
     assert broken.returncode == 1 and "pager.txt.j2:1: template syntax error" in broken.stderr
+
+
+def test_poll_once_delivers_every_alert_it_found_however_many(tmp_path, feed_server, webhook):
+    from conftest import Story
+
+    many = [Story(f"burst-{n}", f"Xi and Putin update {n}", f"Update number {n} on the talks.") for n in range(260)]
+    feed_server.route("/wire.xml", rss(*many))
+    config = write_config(
+        tmp_path / "config",
+        feeds=[{"name": "wire", "url": feed_server.url("/wire.xml"), "alert_first_fetch": True}],
+        channels={"hook": {"url": webhook.json_url("/hook")}},
+        rules=[{"name": "xi-putin", "query": "Xi AND Putin", "notify": ["hook"]}],
+        entities=DEFAULT_ENTITIES,
+    )
+    result = run_cli("poll", "--once", config=config)
+    assert result.returncode == 0, result.stderr
+    assert "260 alerts queued; delivered 260, failed 0, dead 0" in result.stderr
+    assert "left in the outbox" not in result.stderr
+    assert len([r for r in webhook.requests if r.path == "/hook"]) == 260
+
+
+def test_poll_once_says_what_it_left_in_the_outbox_and_why(tmp_path, feed_server, webhook):
+    webhook.set_default(status=503, body=b"maintenance")
+    config = failing_config(tmp_path, feed_server, webhook, retry_initial="10m", retry_max="1h")
+    result = run_cli("poll", "--once", config=config)
+    assert result.returncode == 0, result.stderr
+    assert "left in the outbox: 1 alerts" in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "pending, next try" in line]
+    assert "on 'hook'" in line and "503" in line

@@ -10,10 +10,11 @@ import pytest
 from conftest import write_config
 
 from monitor.alerts.deliver import Deliverer
-from monitor.config import load_config
+from monitor.assembly import load_setup
+from monitor.decide import Analysed, story_info, summarise
 from monitor.items import FeedSpec, Item
-from monitor.pipeline import alert_planner, story_chooser, story_info
-from monitor.store import ItemRecord, MatchRecord, PollResult, Store
+from monitor.pipeline import record_poll
+from monitor.store import FeedWrite, open_storage
 
 WIRE = (
     "Russian President Vladimir Putin and Chinese President Xi Jinping spoke by telephone on Thursday "
@@ -52,12 +53,12 @@ class Harness:
             rules=rules,
             delivery={"retry_initial": "1m", "retry_max": "1h"},
         )
-        self.config = load_config(directory)
+        self.setup = load_setup(directory)
         self.clock = Clock(start)
-        self.store = Store.open(tmp_path / "state.db")
+        self.store = open_storage(tmp_path / "state.db")
         self.store.sync_feeds([FeedSpec("reuters", "http://127.0.0.1/r"), FeedSpec("ap", "http://127.0.0.1/a")], start)
         self.feeds = {feed.name: feed.id for feed in self.store.feeds()}
-        self.deliverer = Deliverer(self.store, self.config, self.clock)
+        self.deliverer = Deliverer(self.store, self.setup, self.clock)
         self.webhook = webhook
         self.serial = 0
 
@@ -65,14 +66,11 @@ class Harness:
         """An item matching ``rule`` arrives on ``feed`` now."""
         self.serial += 1
         item = Item(guid=f"{feed}-{self.serial}", link=link or f"https://{feed}.example.org/{self.serial}", title=title, text=text)
-        channels = tuple(self.config.rules[[r.name for r in self.config.rules].index(rule)].notify)
-        record = ItemRecord(item, (), [MatchRecord(rule, [], channels)], story=story_info(item))
         now = self.clock.now
-        return self.store.record_poll(
-            PollResult(self.feeds[feed], now, now + timedelta(minutes=10), "test", None, None, None, [record]),
-            choose_story=story_chooser(self.config.settings.stories.threshold),
-            plan_alert=alert_planner(self.config, now),
-        )
+        feed_id = self.feeds[feed]
+        written = FeedWrite(feed_id, now, now + timedelta(minutes=10), "test", None, None, None)
+        analysed = Analysed(item, matches=((rule, ()),), story=story_info(item))
+        return summarise(record_poll(self.store, self.setup, feed_id, [analysed], now=now, feed=written))
 
     def deliver_at(self, moment: datetime) -> list[dict]:
         self.clock.now = moment
@@ -81,7 +79,7 @@ class Harness:
         return [r.json for r in self.webhook.requests[before:]]
 
     def alerts(self) -> list[dict]:
-        return list(reversed(self.store.list_alerts()))
+        return [alert.to_dict() for alert in reversed(self.store.list_alerts())]
 
 
 @pytest.fixture

@@ -46,9 +46,9 @@ def test_states(changes, state):
 
 def test_messages_say_what_and_since_when():
     failing = assess(history(failing_since=NOW - timedelta(hours=7), last_error="HTTP 503 Service Unavailable"), NOW, SETTINGS)
-    assert failing.message == "feed 'wire' has failed every poll for 7 hours: HTTP 503 Service Unavailable"
+    assert failing.message == "feed 'wire' has failed every poll for 7 h: HTTP 503 Service Unavailable"
     silent = assess(history(last_item_at=NOW - timedelta(days=3)), NOW, SETTINGS)
-    assert silent.message == "feed 'wire' has published nothing for 3 days; it usually publishes every 2 hours"
+    assert silent.message == "feed 'wire' has published nothing for 3 d; it usually publishes every 2 h"
 
 
 def test_each_change_is_reported_once_and_recovery_too():
@@ -72,12 +72,12 @@ def test_the_daemon_reports_a_failing_feed_once_and_its_recovery(tmp_path, feed_
 
     from conftest import BACKFILL, rss, write_config
 
-    from monitor.config import load_config
+    from monitor.assembly import load_setup
     from monitor.daemon import Monitor
-    from monitor.store import Store
+    from monitor.store import open_storage
 
     feed_server.route("/wire.xml", b"down", status=503)
-    config = load_config(
+    setup = load_setup(
         write_config(
             tmp_path / "config",
             feeds=[{"name": "wire", "url": feed_server.url("/wire.xml")}],
@@ -89,7 +89,7 @@ def test_the_daemon_reports_a_failing_feed_once_and_its_recovery(tmp_path, feed_
     clock = [datetime.now(UTC)]
 
     async def scenario() -> list[str]:
-        monitor = Monitor(config, Store.open(config.settings.database), lambda: clock[0])
+        monitor = Monitor(setup, open_storage(setup.config.settings.database), lambda: clock[0])
         try:
             await monitor.poll_once()
             sent = await monitor.check_feed_health()  # failing for a moment only
@@ -108,6 +108,6 @@ def test_the_daemon_reports_a_failing_feed_once_and_its_recovery(tmp_path, feed_
     assert len(sent) == 2
     titles = [r.json["title"] for r in webhook.requests]
     assert titles == ["news-monitor: feed wire failing", "news-monitor: feed wire ok"]
-    assert "has failed every poll for 7 hours" in webhook.requests[0].json["message"]
+    assert "has failed every poll for 7 h:" in webhook.requests[0].json["message"]
     assert "503" in webhook.requests[0].json["message"]
     assert webhook.requests[1].json["message"] == "recovered: feed 'wire' is working again"

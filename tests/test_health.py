@@ -18,7 +18,7 @@ from monitor import __version__
 from monitor.errors import ConfigError, MonitorError
 from monitor.health import HealthCheck, HealthServer, HealthServerError, HealthStatus, Metrics
 from monitor.items import FeedSpec, Item
-from monitor.store import ItemRecord, MatchRecord, PollResult, Store
+from monitor.store import AlertStatus, AlertWrite, FeedWrite, Intent, ItemWrite, SqliteStorage, open_storage
 
 T = TypeVar("T")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -181,22 +181,25 @@ def test_unknown_outcomes_are_refused() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(tmp_path / "var" / "news-monitor.db")
-    store.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml")], NOW)
-    yield store
-    store.close()
+def store(tmp_path: Path) -> Iterator[SqliteStorage]:
+    with open_storage(tmp_path / "var" / "news-monitor.db") as store:
+        store.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml")], NOW)
+        yield store
 
 
-def test_the_refresh_hook_reads_the_store_on_the_event_loop_at_each_scrape(store: Store) -> None:
+def test_the_refresh_hook_reads_the_store_on_the_event_loop_at_each_scrape(store: SqliteStorage) -> None:
     # SQLite refuses a connection used from another thread, so a refresh run
     # anywhere but on the event loop would leave the gauges at zero.
     feed = store.feeds()[0]
-    records = [
-        ItemRecord(Item(guid=guid, link=None, title=f"Story {guid}", text="Text."), [], [MatchRecord("r", [], ("me",))])
+    writes = tuple(
+        ItemWrite(
+            feed.id,
+            Item(guid=guid, link=None, title=f"Story {guid}", text="Text."),
+            alerts=(AlertWrite("r", "me", AlertStatus.PENDING),),
+        )
         for guid in ("a", "b", "c")
-    ]
-    store.record_poll(PollResult(feed.id, NOW, NOW + timedelta(minutes=10), "every 10m", None, None, "Wire", records))
+    )
+    store.write(Intent(NOW, writes, FeedWrite(feed.id, NOW, NOW + timedelta(minutes=10), "every 10m", None, None, "Wire")))
     metrics = Metrics()
 
     async def test(_: HealthServer, client: httpx.AsyncClient) -> tuple[str, str]:
@@ -244,7 +247,7 @@ def get_health(check: HealthCheck, *steps: Callable[[], None]) -> list[httpx.Res
     return serve(check.metrics, check.status, test)
 
 
-def test_healthy_while_the_scheduler_ticks_and_the_database_takes_writes(store: Store) -> None:
+def test_healthy_while_the_scheduler_ticks_and_the_database_takes_writes(store: SqliteStorage) -> None:
     assert store.path is not None
     metrics = Metrics()
     check = HealthCheck(metrics, sqlite_write_probe(store.path))
@@ -282,7 +285,7 @@ def test_unhealthy_before_the_first_tick_and_when_ticks_stop() -> None:
     assert late.json()["last_tick_age_seconds"] == 45
 
 
-def test_unhealthy_while_the_database_refuses_writes(store: Store) -> None:
+def test_unhealthy_while_the_database_refuses_writes(store: SqliteStorage) -> None:
     assert store.path is not None
     clock = Clock()
     metrics = Metrics()

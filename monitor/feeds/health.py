@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
-State = Literal["ok", "failing", "silent"]
+from monitor.durations import format_duration
+from monitor.store.records import FeedHistory
+from monitor.store.records import HealthState as State
+
+__all__ = ["Assessment", "FeedHistory", "HealthSettings", "State", "assess", "change_to_report", "silence_threshold"]
+
 RHYTHM_WINDOW = timedelta(days=28)  # how far back a feed's usual rhythm is measured
 
 
@@ -23,18 +27,6 @@ class HealthSettings:
     silence_factor: float = 4.0  # silent when quiet for this many usual gaps between items...
     min_silence: timedelta = timedelta(days=1)  # ...and at least this long
     min_items: int = 4  # fewer items in RHYTHM_WINDOW: too little to know a rhythm
-
-
-@dataclass(frozen=True)
-class FeedHistory:
-    """What the store knows about a feed's recent life."""
-
-    name: str
-    failing_since: datetime | None  # first failure of the current run of failures
-    last_error: str | None
-    last_item_at: datetime | None  # when its newest item was first seen
-    items_in_window: int  # items first seen within RHYTHM_WINDOW before now
-    state: State  # as last reported
 
 
 @dataclass(frozen=True)
@@ -48,15 +40,15 @@ def assess(feed: FeedHistory, now: datetime, settings: HealthSettings) -> Assess
     if feed.failing_since is not None and now - feed.failing_since >= settings.failing_after:
         return Assessment(
             "failing",
-            f"feed {feed.name!r} has failed every poll for {_human(now - feed.failing_since)}: {feed.last_error}",
+            f"feed {feed.name!r} has failed every poll for {format_duration(now - feed.failing_since)}: {feed.last_error}",
         )
     silence = silence_threshold(feed.items_in_window, settings)
     if silence is not None and feed.last_item_at is not None and now - feed.last_item_at >= silence:
         rhythm = RHYTHM_WINDOW / feed.items_in_window
         return Assessment(
             "silent",
-            f"feed {feed.name!r} has published nothing for {_human(now - feed.last_item_at)}; "
-            f"it usually publishes every {_human(rhythm)}",
+            f"feed {feed.name!r} has published nothing for {format_duration(now - feed.last_item_at)}; "
+            f"it usually publishes every {format_duration(rhythm)}",
         )
     return Assessment("ok", f"feed {feed.name!r} is working again")
 
@@ -75,12 +67,3 @@ def change_to_report(feed: FeedHistory, assessment: Assessment) -> str | None:
     if assessment.state == "ok":
         return f"recovered: {assessment.message}"
     return assessment.message
-
-
-def _human(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    if hours >= 48:
-        return f"{hours / 24:.0f} days"
-    if hours >= 1:
-        return f"{hours:.0f} hours" if hours >= 2 else "1 hour"
-    return f"{delta.total_seconds() / 60:.0f} minutes"

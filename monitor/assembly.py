@@ -1,0 +1,144 @@
+"""Everything a config means at run time, built once: the rulebook, the pacing, the channels.
+
+    load_config (shapes, file positions) -> assemble -> Setup
+        rulebook: each rule compiled once, indexed, with its RulePlan (channels + pacing)
+        channels: each channel's sender, message kind and renderer, settled here
+
+The daemon, a reload and ``check`` all go through :func:`load_setup`, so what
+``check`` accepts is exactly what the daemon runs. Problems are reported as
+``file:line:column: message``, every one of them at once, like the config's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from monitor.alerts.channels import Channel, ChannelURLError
+from monitor.alerts.pacing import RulePolicy
+from monitor.alerts.render import Renderer, check_template, kind_for_url
+from monitor.alerts.wallclock import QuietHours
+from monitor.config import CONSOLE_CHANNEL, MONITOR_FILE, RULES_FILE, Config, RuleConfig, load_config
+from monitor.decide import RulePlan
+from monitor.errors import ConfigError, PolicyError, RuleSyntaxError
+from monitor.rules.document import Document, Hit, Lexicon
+from monitor.rules.evaluate import CompiledRule, compile_rule
+from monitor.rules.index import RuleIndex
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """The rules of one config, compiled once and indexed, with what becomes of their matches."""
+
+    rules: dict[str, RuleConfig]
+    compiled: dict[str, CompiledRule]
+    plans: dict[str, RulePlan]
+    lexicon: Lexicon
+    index: RuleIndex
+
+    @classmethod
+    def empty(cls) -> Rulebook:
+        lexicon = Lexicon.from_entities(())
+        return cls({}, {}, {}, lexicon, RuleIndex([], lexicon))
+
+    def match(self, document: Document) -> list[tuple[CompiledRule, list[Hit]]]:
+        return self.index.match(document)
+
+
+@dataclass(frozen=True)
+class ChannelSetup:
+    """A channel ready to send: its sender, and the message kind and renderer fixed for it."""
+
+    name: str
+    url: str
+    kind: str
+    renderer: Renderer = field(compare=False)
+    sender: Channel = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Setup:
+    config: Config
+    rulebook: Rulebook
+    channels: dict[str, ChannelSetup]
+
+    @property
+    def admin_channel(self) -> ChannelSetup | None:
+        name = self.config.settings.admin_channel
+        return self.channels.get(name) if name else None
+
+    def policy(self, rule: str) -> RulePolicy:
+        """How the rule's alerts are paced now; a rule gone from the config sends as it is."""
+        plan = self.rulebook.plans.get(rule)
+        return plan.policy if plan else RulePolicy()
+
+
+def load_setup(directory: Path | str) -> Setup:
+    """Load, validate and assemble a config directory; ConfigError lists every problem."""
+    return assemble(load_config(directory))
+
+
+def assemble(config: Config) -> Setup:
+    problems: list[str] = []
+    rulebook = _rulebook(config, problems)
+    channels = _channels(config, problems)
+    if problems:
+        raise ConfigError(problems)
+    return Setup(config, rulebook, channels)
+
+
+def rule_policy(rule: RuleConfig) -> RulePolicy:
+    """The pacing of a rule's alerts; raises PolicyError for a bad schedule or zone."""
+    return RulePolicy(
+        mode=rule.mode,
+        digest_cron=rule.schedule,
+        digest_timezone=rule.timezone,
+        cooldown=rule.cooldown,
+        max_per_hour=rule.max_per_hour,
+        quiet_hours=QuietHours.parse(rule.quiet_hours) if rule.quiet_hours else None,
+    )
+
+
+def _rulebook(config: Config, problems: list[str]) -> Rulebook:
+    lexicon = Lexicon.from_entities(config.entities)
+    compiled: dict[str, CompiledRule] = {}
+    plans: dict[str, RulePlan] = {}
+    for index, rule in enumerate(config.rules):
+        try:
+            compiled[rule.name] = compile_rule(rule.name, rule.query, lexicon)
+        except RuleSyntaxError as exc:
+            where = config.where(RULES_FILE, ("rules", index, "query"), column=exc.column)
+            problems.append(f"{where}: rule {rule.name!r}: {exc.message}")
+        try:
+            plans[rule.name] = RulePlan(tuple(rule.notify), rule_policy(rule))
+        except PolicyError as exc:
+            problems.append(f"{config.where(RULES_FILE, ('rules', index))}: rule {rule.name!r}: {exc}")
+    return Rulebook(
+        {rule.name: rule for rule in config.rules},
+        compiled,
+        plans,
+        lexicon,
+        RuleIndex(list(compiled.values()), lexicon),
+    )
+
+
+def _channels(config: Config, problems: list[str]) -> dict[str, ChannelSetup]:
+    built: dict[str, ChannelSetup] = {}
+    for name in config.channel_names:
+        channel = config.settings.channels.get(name)
+        url = channel.url if channel else CONSOLE_CHANNEL
+        kind = kind_for_url(url, channel.format if channel else None)
+        template = config.directory / channel.template if channel and channel.template else None
+        if template is not None:
+            where = config.where(MONITOR_FILE, ("channels", name, "template"))
+            error = f"template file {template} not found" if not template.is_file() else check_template(template, kind)
+            if error:
+                problems.append(f"{where}: channel {name!r}: {error}")
+                continue
+        try:
+            sender = Channel(name, url)
+        except ChannelURLError as exc:
+            problems.append(f"{config.where(MONITOR_FILE, ('channels', name, 'url'))}: channel {name!r}: {exc}")
+            continue
+        built[name] = ChannelSetup(name, url, kind, Renderer(template=template), sender)
+    return built

@@ -1,0 +1,178 @@
+"""Feeds: which ones to poll, their settings, validators, poll outcomes and health."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.errors import ConflictError, NotFoundError
+from monitor.items import FeedSpec
+from monitor.store.records import FeedOutcome, FeedState, HealthState
+from monitor.store.sqlite.schema import SqliteBase, from_db_time, placeholders, to_db_time
+
+_FEED_COLUMNS = (
+    "id, name, url, etag, last_modified, first_fetch_done, error_count, next_poll_at,"
+    " source, interval_seconds, tags, alert_first_fetch, title"
+)
+
+
+class FeedsMixin(SqliteBase):
+    def sync_feeds(self, feeds: Sequence[FeedSpec], now: datetime) -> None:
+        """Make the feeds of the config the config's feeds.
+
+        New feeds are due now; a feed whose URL changed forgets its validators;
+        config feeds gone from the config become inactive (their items stay).
+        Feeds added from the CLI are left alone, unless the config now names
+        one of them: then the config governs it.
+        """
+        with self.transaction():
+            for spec in feeds:
+                row = self.db.execute("SELECT id, url FROM feeds WHERE name = ?", [spec.name]).fetchone()
+                if row is None:
+                    self._insert_feed(spec, "config", now)
+                    continue
+                if row[1] != spec.url:
+                    self.db.execute(
+                        "UPDATE feeds SET url = ?, etag = NULL, last_modified = NULL,"
+                        " next_poll_at = ?, next_poll_reason = 'url changed' WHERE id = ?",
+                        [spec.url, to_db_time(now), row[0]],
+                    )
+                self.db.execute(
+                    "UPDATE feeds SET active = 1, source = 'config', interval_seconds = ?, tags = ?,"
+                    " alert_first_fetch = ? WHERE id = ?",
+                    [*_spec_columns(spec), row[0]],
+                )
+            names = [spec.name for spec in feeds]
+            self.db.execute(
+                f"UPDATE feeds SET active = 0 WHERE source = 'config' AND name NOT IN ({placeholders(names)})", names
+            )
+
+    def add_feed(self, spec: FeedSpec, now: datetime) -> None:
+        """Add a feed from the CLI; due at once. Raises ConflictError if the name or URL is taken."""
+        with self.transaction():
+            taken = self.db.execute(
+                "SELECT name, active FROM feeds WHERE name = ? OR url = ?", [spec.name, spec.url]
+            ).fetchone()
+            if taken is not None and taken[0] == spec.name and not taken[1]:
+                # A removed feed of that name comes back, its history intact.
+                self.db.execute(
+                    "UPDATE feeds SET active = 1, source = 'cli', url = ?, etag = NULL, last_modified = NULL,"
+                    " interval_seconds = ?, tags = ?, alert_first_fetch = ?,"
+                    " next_poll_at = ?, next_poll_reason = 'added' WHERE name = ?",
+                    [spec.url, *_spec_columns(spec), to_db_time(now), spec.name],
+                )
+                return
+            if taken is not None:
+                raise ConflictError(f"a feed named {taken[0]!r} already has that name or URL")
+            self._insert_feed(spec, "cli", now)
+
+    def remove_feed(self, name: str) -> None:
+        """Stop polling a CLI feed (its items stay).
+
+        Raises NotFoundError when no active feed has that name, ConflictError
+        when monitor.yaml declares it.
+        """
+        with self.transaction():
+            row = self.db.execute("SELECT source, active FROM feeds WHERE name = ?", [name]).fetchone()
+            if row is None or not row[1]:
+                raise NotFoundError(f"no feed named {name!r}")
+            if row[0] == "config":
+                raise ConflictError(f"feed {name!r} is declared in monitor.yaml: remove it there")
+            self.db.execute("UPDATE feeds SET active = 0 WHERE name = ?", [name])
+
+    def _insert_feed(self, spec: FeedSpec, source: str, now: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO feeds (name, url, source, interval_seconds, tags, alert_first_fetch, next_poll_at,"
+            " next_poll_reason) VALUES (?, ?, ?, ?, ?, ?, ?, 'new feed')",
+            [spec.name, spec.url, source, *_spec_columns(spec), to_db_time(now)],
+        )
+
+    def feeds(self, *, active_only: bool = True) -> list[FeedState]:
+        where = "WHERE active = 1" if active_only else ""
+        return [_feed_state(row) for row in self._read(f"SELECT {_FEED_COLUMNS} FROM feeds {where} ORDER BY name")]
+
+    def feed(self, name: str) -> FeedState:
+        """The active feed of that name; NotFoundError (listing the feeds there are) otherwise."""
+        rows = self._read(f"SELECT {_FEED_COLUMNS} FROM feeds WHERE active = 1 AND name = ?", [name])
+        if not rows:
+            known = ", ".join(feed.name for feed in self.feeds()) or "none"
+            raise NotFoundError(f"no feed named {name!r} (feeds: {known})")
+        return _feed_state(rows[0])
+
+    def feeds_due(self, now: datetime) -> list[FeedState]:
+        rows = self._read(
+            f"SELECT {_FEED_COLUMNS}"
+            " FROM feeds WHERE active = 1 AND (next_poll_at IS NULL OR next_poll_at <= ?)"
+            " ORDER BY next_poll_at",
+            [to_db_time(now)],
+        )
+        return [_feed_state(row) for row in rows]
+
+    def feed_tags(self) -> dict[str, tuple[str, ...]]:
+        """The tags of every feed by name (for rules that test ``tag:``)."""
+        return {name: tuple(json.loads(tags)) for name, tags in self._read("SELECT name, tags FROM feeds")}
+
+    def entries_last_week(self, feed_id: int, now: datetime) -> int:
+        """The feed's items published (else first seen) in the week before ``now``.
+
+        By publish time where there is one: a first fetch stores a feed's old
+        items all at once, which says nothing about how often it publishes.
+        """
+        rows = self._read(
+            "SELECT count(*) FROM items WHERE feed_id = ? AND COALESCE(published_at, first_seen_at) > ?"
+            " AND COALESCE(published_at, first_seen_at) <= ?",
+            [feed_id, to_db_time(now - timedelta(days=7)), to_db_time(now)],
+        )
+        return int(rows[0][0])
+
+    def record_feed_outcome(self, outcome: FeedOutcome) -> None:
+        """A poll that stored nothing: the feed was unchanged, or the poll failed (``error``)."""
+        now = to_db_time(outcome.polled_at)
+        with self.transaction():
+            if outcome.error is None:
+                self.db.execute(
+                    "UPDATE feeds SET last_polled_at = ?, last_success_at = ?, error_count = 0, last_error = NULL,"
+                    " failing_since = NULL, next_poll_at = ?, next_poll_reason = ? WHERE id = ?",
+                    [now, now, to_db_time(outcome.next_poll_at), outcome.next_poll_reason, outcome.feed_id],
+                )
+            else:
+                self.db.execute(
+                    "UPDATE feeds SET last_polled_at = ?, last_error = ?, last_error_at = ?,"
+                    " failing_since = COALESCE(failing_since, ?),"
+                    " error_count = error_count + 1, next_poll_at = ?, next_poll_reason = ? WHERE id = ?",
+                    [now, outcome.error, now, now, to_db_time(outcome.next_poll_at), outcome.next_poll_reason,
+                     outcome.feed_id],
+                )  # fmt: skip
+
+    def set_feed_health(self, name: str, state: HealthState) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE feeds SET health_state = ? WHERE name = ?", [state, name])
+
+
+def _feed_state(row: Sequence[Any]) -> FeedState:
+    return FeedState(
+        id=row[0],
+        name=row[1],
+        url=row[2],
+        etag=row[3],
+        last_modified=row[4],
+        first_fetch_done=bool(row[5]),
+        error_count=row[6],
+        next_poll_at=from_db_time(row[7]),
+        source=row[8],
+        interval=timedelta(seconds=row[9]) if row[9] else None,
+        tags=tuple(json.loads(row[10])),
+        alert_first_fetch=bool(row[11]),
+        title=row[12],
+    )
+
+
+def _spec_columns(spec: FeedSpec) -> list[Any]:
+    """interval_seconds, tags, alert_first_fetch of a feed spec."""
+    return [
+        spec.interval.total_seconds() if spec.interval else None,
+        json.dumps(list(spec.tags), ensure_ascii=False),
+        int(spec.alert_first_fetch),
+    ]

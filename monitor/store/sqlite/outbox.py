@@ -1,0 +1,178 @@
+"""The alert outbox: due rows for delivery, and what became of each send."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from monitor.errors import NotFoundError
+from monitor.store.records import AlertRecord, AlertStatus, PendingAlert
+from monitor.store.sqlite.schema import SqliteBase, db_time, from_db_time, placeholders, to_db_time
+
+_ALERT_COLUMNS = (
+    "alerts.id, alerts.status, alerts.reason, alerts.rule, alerts.channel, alerts.item_id, alerts.story_id,"
+    " alerts.attempts, alerts.created_at, alerts.next_attempt_at, alerts.sent_at, alerts.last_error,"
+    " feeds.name, items.title, items.link"
+)
+
+
+class OutboxMixin(SqliteBase):
+    def due_alerts(self, now: datetime, limit: int = 100) -> list[PendingAlert]:
+        """Pending and held alerts whose time has come, oldest first."""
+        rows = self._read(
+            """
+            SELECT alerts.id, alerts.rule, alerts.channel, alerts.attempts, alerts.created_at,
+                   feeds.name, items.title, items.link, items.text, items.published_at,
+                   matches.explanation, alerts.status, alerts.story_id, alerts.due_since
+            FROM alerts
+            JOIN items ON items.id = alerts.item_id
+            JOIN feeds ON feeds.id = items.feed_id
+            LEFT JOIN matches ON matches.item_id = alerts.item_id AND matches.rule = alerts.rule
+            WHERE alerts.status IN ('pending', 'held') AND alerts.next_attempt_at <= ?
+            ORDER BY alerts.next_attempt_at, alerts.id
+            LIMIT ?
+            """,
+            [to_db_time(now), limit],
+        )
+        outlets = self.story_outlets([row[12] for row in rows])
+        return [
+            PendingAlert(
+                id=row[0],
+                rule=row[1],
+                channel=row[2],
+                attempts=row[3],
+                created_at=db_time(row[4]),
+                feed=row[5],
+                title=row[6],
+                link=row[7],
+                text=row[8],
+                published_at=from_db_time(row[9]),
+                hits=tuple(json.loads(row[10])) if row[10] else (),
+                status=AlertStatus(row[11]),
+                story_id=row[12],
+                due_since=from_db_time(row[13]),
+                outlets=tuple(feed for feed in outlets.get(row[12], ()) if feed != row[5]),
+            )
+            for row in rows
+        ]
+
+    def story_outlets(self, story_ids: Sequence[int]) -> dict[int, list[str]]:
+        """The feeds that ran each story, in the order they ran it."""
+        found: dict[int, list[str]] = {}
+        unique = sorted(set(story_ids))
+        for start in range(0, len(unique), 400):
+            chunk = unique[start : start + 400]
+            marks = placeholders(chunk)
+            for story_id, feed in self._read(
+                f"SELECT COALESCE(items.story_id, items.id) AS story, feeds.name FROM items"
+                f" JOIN feeds ON feeds.id = items.feed_id"
+                f" WHERE items.id IN ({marks}) OR items.story_id IN ({marks})"
+                f" ORDER BY items.first_seen_at, items.id",
+                [*chunk, *chunk],
+            ):
+                if feed not in found.setdefault(story_id, []):
+                    found[story_id].append(feed)
+        return found
+
+    def mark_held(self, alert_id: int, reason: str | None, release_at: datetime) -> None:
+        """Hold an alert for a digest until ``release_at``."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE alerts SET status = 'held', digest = 1, reason = ?, next_attempt_at = ?, due_since = ?"
+                " WHERE id = ?",
+                [reason, to_db_time(release_at), to_db_time(release_at), alert_id],
+            )
+
+    def mark_sent(self, alert_id: int, now: datetime) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE alerts SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+                [to_db_time(now), alert_id],
+            )
+
+    def mark_failed(self, alert_id: int, reason: str, next_attempt_at: datetime | None) -> None:
+        """Record a failed send; ``next_attempt_at=None`` gives up (status dead)."""
+        with self.transaction():
+            if next_attempt_at is None:
+                self.db.execute(
+                    "UPDATE alerts SET status = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
+                    [reason, alert_id],
+                )
+            else:
+                self.db.execute(
+                    "UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                    [reason, to_db_time(next_attempt_at), alert_id],
+                )
+
+    def retry_alerts(self, now: datetime, *, ids: Sequence[int] = (), dead: bool = False) -> int:
+        """Make alerts due again now (by id, or every dead one); how many. NotFoundError for an unknown id."""
+        with self.transaction():
+            if ids:
+                known = {row[0] for row in self.db.execute(f"SELECT id FROM alerts WHERE id IN ({placeholders(ids)})", list(ids))}
+                missing = [str(alert_id) for alert_id in ids if alert_id not in known]
+                if missing:
+                    raise NotFoundError(f"no alert with id {', '.join(missing)}")
+            changed = 0
+            if ids:
+                changed += self.db.execute(
+                    f"UPDATE alerts SET status = 'pending', next_attempt_at = ? WHERE id IN ({placeholders(ids)})"
+                    " AND status != 'pending'",
+                    [to_db_time(now), *ids],
+                ).rowcount
+            if dead:
+                changed += self.db.execute(
+                    "UPDATE alerts SET status = 'pending', next_attempt_at = ? WHERE status = 'dead'",
+                    [to_db_time(now)],
+                ).rowcount
+        return changed
+
+    def alert(self, alert_id: int) -> AlertRecord:
+        found = self._alert_records("alerts.id = ?", [alert_id])
+        if not found:
+            raise NotFoundError(f"no alert with id {alert_id}")
+        return found[0]
+
+    def list_alerts(
+        self, *, status: AlertStatus | None = None, rule: str | None = None, limit: int = 50
+    ) -> list[AlertRecord]:
+        """The newest outbox rows, with the title and feed of their item."""
+        state = None if status is None else str(status)
+        return self._alert_records(
+            "(? IS NULL OR alerts.status = ?) AND (? IS NULL OR alerts.rule = ?) ORDER BY alerts.id DESC LIMIT ?",
+            [state, state, rule, rule, limit],
+        )
+
+    def _alert_records(self, where: str, params: Sequence[Any]) -> list[AlertRecord]:
+        rows = self._read(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts JOIN items ON items.id = alerts.item_id"
+            f" JOIN feeds ON feeds.id = items.feed_id WHERE {where}",
+            params,
+        )
+        outlets = self.story_outlets([row[6] for row in rows])
+        return [
+            AlertRecord(
+                id=row[0],
+                status=AlertStatus(row[1]),
+                reason=row[2],
+                rule=row[3],
+                channel=row[4],
+                item_id=row[5],
+                story_id=row[6],
+                attempts=row[7],
+                created_at=db_time(row[8]),
+                next_attempt_at=db_time(row[9]),
+                sent_at=from_db_time(row[10]),
+                last_error=row[11],
+                feed=row[12],
+                title=row[13],
+                link=row[14],
+                outlets=tuple(outlets.get(row[6], ())),
+            )
+            for row in rows
+        ]
+
+    def alert_counts(self) -> dict[AlertStatus, int]:
+        rows = self._read("SELECT status, count(*) FROM alerts GROUP BY status ORDER BY status")
+        return {AlertStatus(status): count for status, count in rows}

@@ -1,0 +1,373 @@
+"""The storage contract: what every implementation of monitor.store.Storage must do.
+
+Each test runs against every implementation in ``IMPLEMENTATIONS`` (SQLite on
+a file and in memory today); a new backend joins the list and must pass all
+of it unchanged. Only the Storage interface is used here, never SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import ConflictError, NotFoundError, StorageError
+from monitor.items import FeedSpec, Item, Mention
+from monitor.store import (
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
+    AlertStatus,
+    AlertWrite,
+    FeedOutcome,
+    FeedWrite,
+    Intent,
+    ItemWrite,
+    MatchWrite,
+    SqliteStorage,
+    Storage,
+    StoryInfo,
+    StoryJoin,
+)
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+IMPLEMENTATIONS: dict[str, Callable[[Path], Storage]] = {
+    "sqlite-file": lambda tmp: SqliteStorage.open(tmp / "var" / "contract.db"),
+    "sqlite-memory": lambda tmp: SqliteStorage.memory(),
+}
+
+
+@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+def store(request, tmp_path) -> Iterator[Storage]:
+    with IMPLEMENTATIONS[request.param](tmp_path) as storage:
+        storage.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml"), FeedSpec("bbc", "http://127.0.0.1/bbc.xml")], NOW)
+        yield storage
+
+
+def item(guid: str, title: str = "Xi and Putin speak", text: str = "They spoke by phone.", link: str | None = "") -> Item:
+    return Item(
+        guid=guid,
+        link=f"https://news.example/{guid}" if link == "" else link,
+        title=title,
+        text=text,
+        published_at=NOW - timedelta(hours=1),
+    )
+
+
+def feed_id(store: Storage, name: str = "wire") -> int:
+    return store.feed(name).id
+
+
+def poll(store: Storage, *writes: ItemWrite, at: datetime = NOW, feed: str = "wire") -> list[int]:
+    """Write a poll of ``feed`` that brought ``writes``; the item ids."""
+    fid = feed_id(store, feed)
+    writes = tuple(ItemWrite(fid, **{k: v for k, v in w.__dict__.items() if k != "feed_id"}) for w in writes)
+    return store.write(Intent(at, writes, FeedWrite(fid, at, at + timedelta(minutes=10), "every 10m", '"v1"', None, "Wire")))
+
+
+def new(guid: str, *, alerts: tuple[AlertWrite, ...] = (), story: StoryInfo | None = None, **kw) -> ItemWrite:
+    return ItemWrite(0, kw.pop("item", None) or item(guid), alerts=alerts, story=story, **kw)
+
+
+def send(rule: str = "r", channel: str = "mail") -> AlertWrite:
+    return AlertWrite(rule, channel, AlertStatus.PENDING)
+
+
+# --- feeds ------------------------------------------------------------------------------------
+
+
+def test_feeds_follow_the_config(store):
+    assert [f.name for f in store.feeds()] == ["bbc", "wire"]
+    store.sync_feeds([FeedSpec("bbc", "http://127.0.0.1/bbc2.xml")], NOW)
+    assert [(f.name, f.url) for f in store.feeds()] == [("bbc", "http://127.0.0.1/bbc2.xml")]
+    assert {f.name for f in store.feeds(active_only=False)} == {"bbc", "wire"}
+    with pytest.raises(NotFoundError, match="no feed named 'wire'"):
+        store.feed("wire")
+
+
+def test_cli_feeds_survive_config_syncs_and_conflicts_raise_typed_errors(store):
+    store.add_feed(FeedSpec("extra", "http://127.0.0.1/extra.xml", timedelta(minutes=5), ("tech",)), NOW)
+    store.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml")], NOW)
+    extra = store.feed("extra")
+    assert (extra.source, extra.interval, extra.tags) == ("cli", timedelta(minutes=5), ("tech",))
+    with pytest.raises(ConflictError, match="already has that name or URL"):
+        store.add_feed(FeedSpec("other", "http://127.0.0.1/extra.xml"), NOW)
+    with pytest.raises(ConflictError, match="declared in monitor.yaml"):
+        store.remove_feed("wire")
+    store.remove_feed("extra")
+    assert [feed.name for feed in store.feeds()] == ["wire"]
+    with pytest.raises(NotFoundError):
+        store.remove_feed("extra")
+    store.add_feed(FeedSpec("extra", "http://127.0.0.1/extra2.xml"), NOW)  # back, with its history
+    assert store.feed("extra").url == "http://127.0.0.1/extra2.xml"
+    store.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml"), FeedSpec("extra", "http://127.0.0.1/extra2.xml")], NOW)
+    assert {feed.name: feed.source for feed in store.feeds()} == {"extra": "config", "wire": "config"}
+
+
+def test_failure_and_not_modified_update_the_feed(store):
+    fid = feed_id(store)
+    store.record_feed_outcome(FeedOutcome(fid, NOW, NOW + timedelta(minutes=4), "error backoff (1 in a row)", "HTTP 503"))
+    store.record_feed_outcome(FeedOutcome(fid, NOW, NOW + timedelta(minutes=8), "error backoff (2 in a row)", "HTTP 503"))
+    [status] = [s for s in store.feed_status() if s.name == "wire"]
+    assert (status.error_count, status.last_error, status.next_poll_reason) == (2, "HTTP 503", "error backoff (2 in a row)")
+    assert status.last_error_at == NOW and status.last_error_at.tzinfo is not None
+    [history] = [h for h in store.feed_histories(NOW, timedelta(days=28)) if h.name == "wire"]
+    assert history.failing_since == NOW and history.state == "ok"
+    store.record_feed_outcome(FeedOutcome(fid, NOW, NOW + timedelta(minutes=10), "every 10m"))
+    [status] = [s for s in store.feed_status() if s.name == "wire"]
+    assert status.error_count == 0 and status.last_error is None and status.last_success_at == NOW
+    assert "wire" not in {f.name for f in store.feeds_due(NOW + timedelta(minutes=9))}
+    assert "wire" in {f.name for f in store.feeds_due(NOW + timedelta(minutes=10))}
+
+
+# --- the one write path -------------------------------------------------------------------------
+
+
+def test_a_poll_writes_feed_items_entities_matches_and_alerts_together(store):
+    mention = Mention("Putin", "Vladimir Putin", "PERSON", "title", 7, 12)
+    hits = ({"term": "Putin", "field": "title", "start": 7, "end": 12, "matched": "Putin", "entity": None},)
+    [item_id] = poll(
+        store,
+        new("a", mentions=(mention,), matches=(MatchWrite("xi-putin", hits),), alerts=(send("xi-putin", "mail"), send("xi-putin", "slack"))),
+    )
+    [due_mail, due_slack] = sorted(store.due_alerts(NOW), key=lambda a: a.channel)
+    assert (due_mail.rule, due_mail.channel, due_mail.feed, due_mail.title) == ("xi-putin", "mail", "wire", "Xi and Putin speak")
+    assert due_slack.hits == hits and due_slack.status == AlertStatus.PENDING and due_slack.story_id == item_id
+    stored = store.item(item_id)
+    assert stored.mentions == (mention,) and stored.item.title == "Xi and Putin speak" and stored.story_id == item_id
+    wire = store.feed("wire")
+    assert wire.first_fetch_done and wire.etag == '"v1"' and wire.title == "Wire"
+    assert store.known_items(wire.id, ["a", "b"])["a"].content_hash == item("a").content_hash
+    assert set(store.known_items(wire.id, ["a", "b"])) == {"a"}
+
+
+def test_a_changed_item_keeps_its_id_and_story_and_alerts_once_per_rule_and_channel(store):
+    [first] = poll(store, new("a", alerts=(send(),)))
+    changed = item("a", text="Updated: they spoke twice.")
+    [again] = poll(store, new("a", item=changed, item_id=first, alerts=(send(),)))
+    assert again == first
+    assert store.count("items") == 1 and store.count("alerts") == 1
+    assert store.known_items(feed_id(store), ["a"])["a"].content_hash == changed.content_hash
+
+
+def test_alert_states_are_written_as_decided(store):
+    held = AlertWrite("r", "mail", AlertStatus.HELD, "digest at 08:00 UTC", NOW + timedelta(hours=3))
+    suppressed = AlertWrite("r", "slack", AlertStatus.SUPPRESSED, "duplicate: story already alerted 5 min ago")
+    poll(store, new("a", alerts=(held, suppressed)))
+    assert store.due_alerts(NOW) == []
+    [due] = store.due_alerts(NOW + timedelta(hours=3))
+    assert (due.status, due.channel, due.due_since) == (AlertStatus.HELD, "mail", NOW + timedelta(hours=3))
+    assert store.alert_counts() == {AlertStatus.HELD: 1, AlertStatus.SUPPRESSED: 1}
+    [listed_suppressed, listed_held] = store.list_alerts()
+    assert listed_suppressed.reason.startswith("duplicate") and listed_held.reason == "digest at 08:00 UTC"
+    assert store.list_alerts(status=AlertStatus.HELD) == [listed_held]
+
+
+def test_items_join_stored_stories_and_stories_of_the_same_batch(store):
+    info = StoryInfo("news.example/story", b"\x00" * 8, ("link:news.example/story",))
+    [root] = poll(store, new("a", story=info, alerts=(send(),)))
+    later = NOW + timedelta(minutes=5)
+    ids = poll(
+        store,
+        new("b", story=info, join=StoryJoin(story_id=root), alerts=(AlertWrite("r", "mail", AlertStatus.SUPPRESSED, "dup"),)),
+        new("c", story=StoryInfo(None, b"\x01" * 8, ("mh00:ff",)), alerts=(send(),)),
+        new("d", story=StoryInfo(None, b"\x01" * 8, ("mh00:ff",)), join=StoryJoin(batch_index=1)),
+        at=later,
+        feed="bbc",
+    )
+    b, c, d = ids
+    assert [store.item(i).story_id for i in ids] == [root, c, c]
+    alerts = {alert.item_id: alert for alert in store.list_alerts()}
+    assert alerts[b].story_id == root and alerts[c].story_id == c
+    # The story's outlets, in the order they ran it.
+    assert alerts[root].outlets == ("wire", "bbc")
+    order = store.join_order([root, b, c, d])
+    assert sorted(order, key=order.get) == [root, b, c, d]
+
+
+def test_a_snapshot_gives_the_newest_candidates_per_key_within_the_window(store):
+    key = "link:news.example/boilerplate"
+    info = StoryInfo("news.example/boilerplate", b"fp", (key,))
+    for minute in range(25):
+        poll(store, new(f"i{minute}", story=info), at=NOW + timedelta(minutes=minute))
+    snapshot = store.snapshot(
+        feed_id=None, item_keys=(), story_keys=[key, "mh00:none"], since=NOW + timedelta(minutes=2), pairs=(), now=NOW
+    )
+    found = snapshot.candidates[key]
+    assert len(found) == 20  # bounded, the newest first in the store's choice
+    assert {c.seen_at for c in found} == {NOW + timedelta(minutes=m) for m in range(5, 25)}
+    assert all(c.fingerprint == b"fp" and c.link_key == "news.example/boilerplate" for c in found)
+    assert "mh00:none" not in snapshot.candidates
+    window = store.snapshot(feed_id=None, item_keys=(), story_keys=[key], since=NOW + timedelta(minutes=22), pairs=(), now=NOW)
+    assert len(window.candidates[key]) == 3
+
+
+def test_a_snapshot_holds_the_pacing_history_and_what_known_items_alerted(store):
+    [a] = poll(store, new("a", alerts=(send("r", "mail"),)), at=NOW - timedelta(minutes=90))
+    [b] = poll(store, new("b", alerts=(send("r", "mail"), AlertWrite("r", "slack", AlertStatus.HELD, "digest", NOW))), at=NOW - timedelta(minutes=30))
+    [c] = poll(store, new("c", alerts=(AlertWrite("r", "mail", AlertStatus.SUPPRESSED, "dup"),)), at=NOW - timedelta(minutes=10))
+    [sent] = [alert for alert in store.due_alerts(NOW) if alert.story_id == b and alert.channel == "mail"]
+    store.mark_sent(sent.id, NOW - timedelta(minutes=20))
+    snapshot = store.snapshot(
+        feed_id=feed_id(store), item_keys=["a", "b", "zz"], story_keys=(), since=NOW - timedelta(days=3),
+        pairs=[("r", "mail"), ("r", "slack"), ("other", "mail")], now=NOW,
+    )  # fmt: skip
+    assert set(snapshot.known) == {"a", "b"}
+    # Only instant alerts (pending, sent, dead) of the last hour count.
+    assert snapshot.history.instant == {("r", "mail"): (NOW - timedelta(minutes=30),), ("r", "slack"): (), ("other", "mail"): ()}
+    assert snapshot.history.last_for_story[("r", "mail", a)] == NOW - timedelta(minutes=90)
+    assert snapshot.history.last_for_story[("r", "mail", b)] == NOW - timedelta(minutes=20)  # the sent time
+    assert snapshot.history.last_for_story[("r", "slack", b)] == NOW - timedelta(minutes=30)  # held counts
+    assert ("r", "mail", c) not in snapshot.history.last_for_story  # suppressed does not
+    assert snapshot.alerted_items == {(a, "r", "mail"), (b, "r", "mail"), (b, "r", "slack")}
+
+
+def test_a_write_is_all_or_nothing(store):
+    before = store.count("items")
+    with pytest.raises(RuntimeError), store.transaction():
+        poll(store, new("a", alerts=(send(),)), new("b"))
+        raise RuntimeError("the decision failed half way")
+    assert store.count("items") == before and store.count("alerts") == 0
+    assert not store.feed("wire").first_fetch_done
+
+
+def test_items_stored_unenriched_get_their_entities_matches_and_story_later(store):
+    a, b = poll(store, new("a", enriched=False, backfill=True), new("b", enriched=False, backfill=True))
+    assert [s.id for s in store.unenriched_items()] == [a, b] and store.unenriched_count() == 2
+    stored = store.unenriched_items()[0]
+    assert stored.backfill and stored.story is None
+    mention = Mention("Putin", "Vladimir Putin", "PERSON", "title", 7, 12)
+    info = StoryInfo(None, b"fp", ("mh00:aa",))
+    later = NOW + timedelta(seconds=30)
+    store.write(
+        Intent(later, (ItemWrite(stored_feed(store, stored.feed), stored.item, item_id=a, story=info, mentions=(mention,), matches=(MatchWrite("r", ()),)),))
+    )
+    assert [s.id for s in store.unenriched_items()] == [b]
+    enriched = store.item(a)
+    assert enriched.mentions == (mention,) and enriched.story == StoryInfo(None, b"fp", ())
+    assert enriched.first_seen_at == NOW  # enrichment does not make an item new
+    assert store.count("alerts") == 0 and store.join_order([a]) != {}
+
+
+def stored_feed(store: Storage, name: str) -> int:
+    return store.feed(name).id
+
+
+# --- the outbox -----------------------------------------------------------------------------
+
+
+def test_failed_sends_retry_then_die(store):
+    poll(store, new("a", alerts=(send(),)))
+    [alert] = store.due_alerts(NOW)
+    store.mark_failed(alert.id, "HTTP 500", NOW + timedelta(minutes=1))
+    assert store.due_alerts(NOW) == []
+    [again] = store.due_alerts(NOW + timedelta(minutes=1))
+    assert again.attempts == 1
+    store.mark_failed(alert.id, "HTTP 500 again", None)
+    assert store.alert_counts() == {AlertStatus.DEAD: 1}
+    dead = store.alert(alert.id)
+    assert (dead.status, dead.last_error, dead.attempts) == (AlertStatus.DEAD, "HTTP 500 again", 2)
+    assert store.retry_alerts(NOW, dead=True) == 1
+    assert store.alert(alert.id).status == AlertStatus.PENDING
+
+
+def test_sent_and_held_alerts(store):
+    poll(store, new("a", alerts=(send(),)), new("b", alerts=(send(),)))
+    first, second = store.due_alerts(NOW)
+    store.mark_sent(first.id, NOW)
+    store.mark_held(second.id, "quiet hours until 07:00 Europe/Paris", NOW + timedelta(hours=8))
+    assert [a.id for a in store.due_alerts(NOW + timedelta(hours=7))] == []
+    [released] = store.due_alerts(NOW + timedelta(hours=8))
+    assert released.id == second.id and released.status == AlertStatus.HELD
+    assert store.alert(first.id).sent_at == NOW
+
+
+def test_lookups_of_what_is_not_there_raise_not_found(store):
+    with pytest.raises(NotFoundError):
+        store.alert(9999)
+    with pytest.raises(NotFoundError):
+        store.item(9999)
+    with pytest.raises(NotFoundError, match="9999"):
+        store.retry_alerts(NOW, ids=[9999])
+    assert isinstance(NotFoundError("x"), (StorageError, LookupError))
+
+
+# --- search, history, retention ---------------------------------------------------------------
+
+
+def test_search_ranks_title_hits_first_and_marks_the_words(store):
+    poll(
+        store,
+        new("body", item=item("body", title="Markets steady", text="Traders watched the ceasefire talks closely.")),
+        new("title", item=item("title", title="Ceasefire talks resume in Doha", text="Delegations met again.")),
+        new("none", item=item("none", title="Weather", text="Sunny spells.")),
+    )
+    hits = store.search("ceasefire")
+    assert [hit.title for hit in hits] == ["Ceasefire talks resume in Doha", "Markets steady"]
+    assert f"{HIGHLIGHT_START}ceasefire{HIGHLIGHT_END}" in hits[1].snippet
+    assert hits[0].title_marked.startswith(f"{HIGHLIGHT_START}Ceasefire{HIGHLIGHT_END}")
+    # Text that is not valid search syntax is searched as plain words.
+    assert [hit.title for hit in store.search('ceasefire "talks')] == ["Ceasefire talks resume in Doha", "Markets steady"]
+    assert store.search("negotiations") == []
+
+
+def test_items_without_guid_or_link_are_keyed_by_content(store):
+    anonymous = Item(guid=None, link=None, title="A wire flash", text="Details to follow.")
+    poll(store, new("x", item=anonymous))
+    assert anonymous.key.startswith("sha256:")
+    assert set(store.known_items(feed_id(store), [anonymous.key])) == {anonymous.key}
+    [found] = list(store.iter_items())
+    assert found.item.guid is None and found.item.link is None
+
+
+def test_history_in_order_with_find_and_first_seen(store):
+    poll(store, new("old"), at=NOW - timedelta(days=2))
+    poll(store, new("new"))
+    assert [s.item.guid for s in store.iter_items()] == ["old", "new"]
+    assert [s.item.guid for s in store.iter_items(since=NOW - timedelta(hours=1))] == ["new"]
+    assert store.first_seen() == NOW - timedelta(days=2)
+    assert store.first_seen(NOW - timedelta(days=1)) == NOW
+    [by_guid] = store.find_items("old")
+    [by_link] = store.find_items("https://news.example/old")
+    assert by_guid.id == by_link.id
+    assert store.find_items(str(by_guid.id))[0].item.guid == "old"
+
+
+def test_retention_keeps_pending_and_held_alerts_and_what_they_refer_to(store):
+    old = NOW - timedelta(days=200)
+    poll(store, new("plain-old"), at=old)
+    poll(store, new("matched-old", matches=(MatchWrite("r", ()),)), at=old)
+    poll(store, new("alerted-old", matches=(MatchWrite("r", ()),), alerts=(send(),)), at=old)
+    poll(store, new("sent-old", matches=(MatchWrite("r", ()),), alerts=(send(),)), at=old)
+    poll(store, new("held-old", alerts=(AlertWrite("r", "mail", AlertStatus.HELD, "digest", NOW + timedelta(hours=1)),)), at=old)
+    poll(store, new("new"))
+    [sent] = [a for a in store.list_alerts() if store.item(a.item_id).item.guid == "sent-old"]
+    store.mark_sent(sent.id, old)
+
+    deleted = store.apply_retention(NOW, items=timedelta(days=90), matches=timedelta(days=365), alerts=timedelta(days=100))
+    assert deleted == {"alerts": 1, "matches": 0, "items": 1}
+    assert {s.item.guid for s in store.iter_items()} == {"matched-old", "alerted-old", "sent-old", "held-old", "new"}
+    assert store.alert_counts() == {AlertStatus.PENDING: 1, AlertStatus.HELD: 1}
+    assert len(store.search("spoke")) == 5  # the index followed
+
+    deleted = store.apply_retention(NOW, items=timedelta(days=90), matches=timedelta(days=100), alerts=None)
+    assert deleted == {"alerts": 0, "matches": 2, "items": 2}
+    assert {s.item.guid for s in store.iter_items()} == {"alerted-old", "held-old", "new"}
+    assert store.apply_retention(NOW, items=None, matches=None, alerts=None) == {"alerts": 0, "matches": 0, "items": 0}
+
+
+def test_records_carry_aware_datetimes(store):
+    poll(store, new("a", alerts=(send(),)))
+    [alert] = store.list_alerts()
+    [stored] = list(store.iter_items())
+    for moment in (alert.created_at, alert.next_attempt_at, stored.first_seen_at, stored.item.published_at):
+        assert moment is not None and moment.utcoffset() == timedelta(0)
+    assert alert.to_dict()["created_at"] == NOW.isoformat()
+
+
+def test_every_implementation_has_the_whole_interface(store):
+    wanted = {name for name in dir(Storage) if not name.startswith("_")} | {"__enter__", "__exit__"}
+    assert sorted(name for name in wanted if not callable(getattr(store, name, None)) and name != "schema_version") == []
+    assert isinstance(store.schema_version, int)
