@@ -16,6 +16,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import TypeVar
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
 
 import pytest
 from feedserver import FeedServer
@@ -70,6 +71,38 @@ XI_PUTIN_CALL = Story(
     "keep negotiating.",
     datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
 )
+
+
+# One wire story, a rewrite of it by another outlet, and another story about the same man that day.
+WIRE_TEXT = (
+    "Russian President Vladimir Putin and Chinese President Xi Jinping spoke by telephone on Thursday "
+    "about the war in Ukraine, trade between their countries and a planned summit in Beijing, the "
+    "Kremlin said. Putin told Xi that Moscow was ready for talks, while Xi urged restraint and said "
+    "China would keep working for a ceasefire."
+)
+REWRITE_TEXT = (
+    "Chinese leader Xi Jinping and Russian President Vladimir Putin held a telephone call on Thursday, "
+    "discussing Ukraine, bilateral trade and a summit planned in Beijing, according to the Kremlin. "
+    "Xi called for restraint and said China would keep working toward a ceasefire; Putin said Moscow "
+    "was ready for talks."
+)
+OTHER_TEXT = (
+    "Vladimir Putin signed the federal budget into law on Thursday, raising military spending for a "
+    "third year while cutting funding for regional roads and hospitals, the Kremlin said in a statement."
+)
+
+
+# Wall clocks for the pacing tests: a DST-observing zone and a night of quiet hours in it.
+PARIS = ZoneInfo("Europe/Paris")
+NIGHT = "22:00-07:00 Europe/Paris"
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+def paris(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=PARIS)
 
 
 T = TypeVar("T")

@@ -105,15 +105,9 @@ def test_a_channel_template_of_ones_own_is_used_and_checked(tmp_path, feed_serve
 def test_poll_once_delivers_every_alert_it_found_however_many(tmp_path, feed_server, webhook):
     from conftest import Story
 
+    config = failing_config(tmp_path, feed_server, webhook)
     many = [Story(f"burst-{n}", f"Xi and Putin update {n}", f"Update number {n} on the talks.") for n in range(260)]
     feed_server.route("/wire.xml", rss(*many))
-    config = write_config(
-        tmp_path / "config",
-        feeds=[{"name": "wire", "url": feed_server.url("/wire.xml"), "alert_first_fetch": True}],
-        channels={"hook": {"url": webhook.json_url("/hook")}},
-        rules=[{"name": "xi-putin", "query": "Xi AND Putin", "notify": ["hook"]}],
-        entities=DEFAULT_ENTITIES,
-    )
     result = run_cli("poll", "--once", config=config)
     assert result.returncode == 0, result.stderr
     assert "260 alerts queued; delivered 260, failed 0, dead 0" in result.stderr

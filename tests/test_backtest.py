@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from conftest import write_config
+from conftest import OTHER_TEXT, REWRITE_TEXT, WIRE_TEXT, write_config
 
 from monitor.alerts.pacing import RulePolicy
 from monitor.assembly import load_setup
@@ -15,22 +15,7 @@ from monitor.rules.document import Lexicon
 from monitor.rules.evaluate import CompiledRule, compile_rule
 from monitor.store import StoredItem
 
-WIRE = (
-    "Russian President Vladimir Putin and Chinese President Xi Jinping spoke by telephone on Thursday "
-    "about the war in Ukraine, trade between their countries and a planned summit in Beijing, the "
-    "Kremlin said. Putin told Xi that Moscow was ready for talks, while Xi urged restraint and said "
-    "China would keep working for a ceasefire."
-)
-REWRITE = (
-    "Chinese leader Xi Jinping and Russian President Vladimir Putin held a telephone call on Thursday, "
-    "discussing Ukraine, bilateral trade and a summit planned in Beijing, according to the Kremlin. "
-    "Xi called for restraint and said China would keep working toward a ceasefire; Putin said Moscow "
-    "was ready for talks."
-)
-OTHER = (
-    "Vladimir Putin signed the federal budget into law on Thursday, raising military spending for a "
-    "third year while cutting funding for regional roads and hospitals, the Kremlin said in a statement."
-)
+WIRE, REWRITE, OTHER = WIRE_TEXT, REWRITE_TEXT, OTHER_TEXT
 LEXICON = Lexicon.from_entities([KnownEntity("Vladimir Putin", "PERSON", ("Putin",))])
 
 

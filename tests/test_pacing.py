@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import NIGHT as NIGHT_TEXT
+from conftest import paris, utc
 
 from monitor.alerts.digest import DigestEntry, group_digest
 from monitor.alerts.pacing import (
@@ -24,16 +25,7 @@ from monitor.alerts.pacing import (
 from monitor.alerts.wallclock import QuietHours
 from monitor.errors import PolicyError
 
-PARIS = ZoneInfo("Europe/Paris")
-NIGHT = QuietHours.parse("22:00-07:00 Europe/Paris")
-
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
-
-
-def paris(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=PARIS)
+NIGHT = QuietHours.parse(NIGHT_TEXT)
 
 
 # --- digest times and settings --------------------------------------------------------

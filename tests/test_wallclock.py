@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import datetime, time
 
 import pytest
+from conftest import NIGHT as NIGHT_TEXT
+from conftest import paris, utc
 
 from monitor.alerts.wallclock import QuietHours
 from monitor.errors import PolicyError
 
-PARIS = ZoneInfo("Europe/Paris")
-NIGHT = QuietHours.parse("22:00-07:00 Europe/Paris")
-
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
-
-
-def paris(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=PARIS)
+NIGHT = QuietHours.parse(NIGHT_TEXT)
 
 
 @pytest.mark.parametrize(

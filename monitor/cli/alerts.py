@@ -1,0 +1,91 @@
+"""The alert outbox and channels: alerts list, alerts retry, notify-test."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from monitor.cli.common import _fail, _load, _setup, _storage, _when, config_option
+
+
+@click.group()
+def alerts() -> None:
+    """Look at the alert outbox and send alerts again."""
+
+
+@alerts.command("list")
+@config_option
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "held", "sent", "dead", "suppressed"]),
+    help="Only alerts in this state.",
+)
+@click.option("--rule", metavar="NAME", help="Only alerts of this rule.")
+@click.option("--limit", default=50, show_default=True, help="Show at most this many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert.")
+def alerts_list(config_dir: Path, status: str | None, rule: str | None, limit: int, as_json: bool) -> None:
+    """The newest alerts with their state, attempts and the reason of the last failure."""
+    from monitor.store import AlertStatus
+
+    config = _load(config_dir)
+    with _storage(config) as store:
+        rows = store.list_alerts(status=AlertStatus(status) if status else None, rule=rule, limit=limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row.to_dict(), ensure_ascii=False))
+            continue
+        when = _when(row.sent_at if row.status == AlertStatus.SENT else row.next_attempt_at)
+        state = {
+            AlertStatus.SENT: f"sent {when}",
+            AlertStatus.PENDING: f"pending, next try {when}",
+            AlertStatus.HELD: f"held until {when}",
+        }.get(row.status, str(row.status))
+        click.echo(f"#{row.id}  {state}  rule={row.rule} channel={row.channel} attempts={row.attempts}")
+        click.echo(f"    [{row.feed}] {row.title}")
+        if len(row.outlets) > 1:
+            click.echo(f"    outlets: {', '.join(row.outlets)}")
+        if row.reason:
+            click.echo(f"    why {row.status}: {row.reason}")
+        if row.last_error:
+            click.echo(f"    last error: {row.last_error}")
+    if not as_json:
+        click.echo(f"{len(rows)} alerts")
+
+
+@alerts.command("retry")
+@config_option
+@click.argument("alert_ids", nargs=-1, type=int, metavar="[ID]...")
+@click.option("--dead", is_flag=True, help="Every dead alert.")
+def alerts_retry(config_dir: Path, alert_ids: tuple[int, ...], dead: bool) -> None:
+    """Send alerts again: by ID, or every dead one with --dead.
+
+    The running daemon picks them up at its next delivery tick. An alert given
+    up after its retry window gets one more attempt.
+    """
+    if not alert_ids and not dead:
+        raise click.UsageError("name alert IDs or use --dead")
+    config = _load(config_dir)
+    with _storage(config) as store:
+        changed = store.retry_alerts(datetime.now(UTC), ids=alert_ids, dead=dead)
+    click.echo(f"{changed} alerts due again")
+
+
+@click.command("notify-test")
+@config_option
+@click.argument("channel")
+def notify_test(config_dir: Path, channel: str) -> None:
+    """Send a test message to CHANNEL and say why when it fails."""
+    from monitor.alerts.render import render_test_message
+
+    setup = _setup(config_dir)
+    found = setup.channels.get(channel)
+    if found is None:
+        raise click.BadParameter(f"no channel named {channel!r} (channels: {', '.join(setup.channels)})")
+    message = render_test_message(channel, found.kind, datetime.now(UTC), found.renderer)
+    result = found.sender.send(message)
+    if not result.ok:
+        _fail(f"channel {channel!r} ({found.sender.redacted_url}) failed: {result.reason or 'no reason given'}")
+    click.echo(f"sent a test message to {channel!r} ({found.sender.redacted_url})", err=True)

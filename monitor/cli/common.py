@@ -1,0 +1,91 @@
+"""What every command shares: the --config and logging options, loading the config, the database, failing."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from monitor.config import Config, load_config
+from monitor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from monitor.assembly import Setup
+    from monitor.store import Storage
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(function: F) -> F:
+    return click.option(
+        "--config",
+        "config_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default="config",
+        show_default=True,
+        envvar="NEWS_MONITOR_CONFIG",
+        show_envvar=True,
+        help="Directory holding monitor.yaml, rules.yaml and entities.yaml.",
+    )(function)
+
+
+def logging_options(function: F) -> F:
+    function = click.option(
+        "--log-format", type=click.Choice(["kv", "json"]), default="kv", show_default=True, help="Log line format."
+    )(function)
+    return click.option(
+        "--log-level",
+        type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+        default="INFO",
+        show_default=True,
+        help="Least severe log level shown.",
+    )(function)
+
+
+def _load(config_dir: Path) -> Config:
+    """Load the config or exit 1 with every problem as file:line:column: message."""
+    try:
+        return load_config(config_dir)
+    except ConfigError as exc:
+        _problems(exc)
+
+
+def _setup(config_dir: Path) -> Setup:
+    """Load and assemble the config (rules compiled, channels built) or exit 1 with every problem."""
+    from monitor.assembly import load_setup
+
+    try:
+        return load_setup(config_dir)
+    except ConfigError as exc:
+        _problems(exc)
+
+
+def _problems(exc: ConfigError) -> NoReturn:
+    for problem in exc.problems:
+        click.echo(problem, err=True)
+    sys.exit(1)
+
+
+@contextmanager
+def _storage(config: Config, *, create: bool = False) -> Iterator[Storage]:
+    """The open database (closed on the way out); exits 1 when there is none yet and ``create`` is False."""
+    from monitor.store import open_storage
+
+    if not create and not Path(config.settings.database).exists():
+        _fail(f"no database at {config.settings.database} yet: run `news-monitor poll --once` or `news-monitor run`")
+    with open_storage(config.settings.database) as store:
+        yield store
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"news-monitor: {message}", err=True)
+    sys.exit(code)
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "never"

@@ -1,0 +1,211 @@
+"""Watch rules against stored history: rules test, rules lint, explain, and how they print a match."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from monitor.cli.common import _fail, _setup, _storage, config_option
+from monitor.errors import RuleSyntaxError
+
+if TYPE_CHECKING:
+    from monitor.assembly import Setup
+    from monitor.config import RuleConfig
+    from monitor.items import Item
+    from monitor.store import StoredItem
+
+
+@click.group()
+def rules() -> None:
+    """Work with watch rules."""
+
+
+def _compile(query_or_rule: str, setup: Setup) -> tuple[Any, RuleConfig | None, Any]:
+    """The rule of that name (as assembled), else the text as a query; exits 1 on a syntax error."""
+    from monitor.rules.evaluate import compile_rule
+
+    book = setup.rulebook
+    if query_or_rule in book.compiled:
+        return book.compiled[query_or_rule], book.rules[query_or_rule], book.lexicon
+    try:
+        return compile_rule("query", query_or_rule, book.lexicon), None, book.lexicon
+    except RuleSyntaxError as exc:
+        click.echo(query_or_rule, err=True)
+        click.echo(" " * (exc.column - 1) + "^", err=True)
+        _fail(f"query: column {exc.column}: {exc.message}")
+
+
+@rules.command("test")
+@config_option
+@click.argument("query_or_rule")
+@click.option("--since", default="30d", show_default=True, metavar="DURATION", help="How far back: items first seen within this long.")
+@click.option("--limit", default=20, show_default=True, help="Show at most this many matches, newest first (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per matching item (feed, guid, link, title, why, ...).")
+def rules_test(config_dir: Path, query_or_rule: str, since: str, limit: int, as_json: bool) -> None:
+    """Try a query, or the rule of that name, on the stored items.
+
+    Prints how many items would have matched per day, the newest matches with
+    why they matched, and how many alerts that would have sent once copies of
+    the same story are counted once.
+    """
+    from monitor.backtest import backtest, render_histogram
+    from monitor.durations import parse_duration
+
+    setup = _setup(config_dir)
+    config = setup.config
+    rule, rule_config, lexicon = _compile(query_or_rule, setup)
+    try:
+        until = datetime.now(UTC)
+        cutoff = until - parse_duration(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
+    plan = setup.rulebook.plans.get(rule_config.name) if rule_config else None
+    stories = config.settings.stories
+    with _storage(config) as store:
+        # Days before the first stored item are not quiet days, just days we did not watch.
+        start = max(cutoff, store.first_seen(cutoff) or until)
+        # Items from a story window earlier are stories the period's items may have joined.
+        history = list(store.iter_items(since=cutoff - stories.window))
+        report = backtest(
+            rule, history, lexicon,
+            channels=plan.channels if plan else ("console",), policy=plan.policy if plan else None,
+            join_order=store.join_order([stored.id for stored in history]),
+            since=start, until=until, story_window=stories.window, threshold=stories.threshold,
+        )  # fmt: skip
+    sample = report.sample(limit or len(report.matches))
+    if as_json:
+        for match in sample:
+            click.echo(json.dumps(match.to_dict(), ensure_ascii=False))
+        return
+    click.echo(f"{rule.name}: {rule.query}")
+    click.echo(f"matches per day (first seen), up to {since} back:")
+    for line in render_histogram(report.per_day):
+        click.echo(f"  {line}")
+    if sample:
+        click.echo(f"newest {len(sample)} of {len(report.matches)} matches:")
+    for match in sample:
+        _print_match(match.item_id, match.feed, match.item, match.first_seen_at, [h.to_dict() for h in match.hits])
+    target = f"{len(plan.channels)} channels" if plan else "one channel"
+    notes = [
+        f"{report.held} of them in digests" if report.held else "",
+        f"{report.suppressed} repeats suppressed" if report.suppressed else "",
+        f"{report.backfill} matches came in a first fetch, counted as news" if report.backfill else "",
+    ]
+    detail = "; ".join(note for note in notes if note)
+    click.echo(
+        f"{len(report.matches)} of {report.scanned} stored items match {rule.query!r}: "
+        f"{report.stories} stories, {report.alerts} alerts to {target}" + (f" ({detail})" if detail else "")
+    )
+
+
+@rules.command("lint")
+@config_option
+@click.option("--almost-all", default=0.5, show_default=True, help="Flag rules matching more than this share of history.")
+def rules_lint(config_dir: Path, almost_all: float) -> None:
+    """Flag rules that can never match, match almost everything, or name terms never seen.
+
+    History is every stored item. Exits 1 when a rule can never match.
+    """
+    from monitor.backtest import document_of
+    from monitor.rules.lint import lint
+
+    setup = _setup(config_dir)
+    config = setup.config
+    lexicon = setup.rulebook.lexicon
+    compiled = list(setup.rulebook.compiled.values())
+    with _storage(config) as store:
+        scanned = store.count("items")
+        documents = (document_of(stored) for stored in store.iter_items())
+        findings = lint(compiled, documents, lexicon, almost_all=almost_all)
+    for finding in findings:
+        where = config.rule_positions.get(finding.rule)
+        location = f"{config.directory / 'rules.yaml'}:{where[0]}: " if where else ""
+        column = f" (column {finding.column})" if finding.column else ""
+        click.echo(f"{location}{finding.severity}: rule {finding.rule!r}{column}: {finding.message}")
+    errors = sum(1 for f in findings if f.severity == "error")
+    click.echo(f"{len(config.rules)} rules checked against {scanned} stored items: {len(findings)} findings, {errors} errors")
+    if errors:
+        sys.exit(1)
+
+
+@click.command()
+@config_option
+@click.argument("item")
+@click.argument("query_or_rule")
+def explain(config_dir: Path, item: str, query_or_rule: str) -> None:
+    """Show why a stored ITEM matches a rule (or query), with the hits highlighted.
+
+    ITEM is an item id (shown by `rules test`), a guid or a link. Exits 1 when
+    the rule does not match the item.
+    """
+    from monitor.backtest import document_of
+    from monitor.rules.evaluate import explain as explain_match
+
+    setup = _setup(config_dir)
+    config = setup.config
+    rule, _, lexicon = _compile(query_or_rule, setup)
+    with _storage(config) as store:
+        found = store.find_items(item)
+    if not found:
+        _fail(f"no stored item with id, guid or link {item!r}")
+    matched_any = False
+    for stored in found:
+        hits = explain_match(rule, document_of(stored), lexicon)
+        _print_explanation(stored, rule, hits)
+        matched_any = matched_any or hits is not None
+    if not matched_any:
+        sys.exit(1)
+
+
+def _print_explanation(stored: StoredItem, rule: Any, hits: list[Any] | None) -> None:
+    from monitor.alerts.render import highlight
+
+    item = stored.item
+    why = [hit.to_dict() for hit in hits or []]
+    click.echo(f"item #{stored.id}  [{stored.feed}]  first seen {stored.first_seen_at:%Y-%m-%d %H:%M} UTC")
+    if item.link:
+        click.echo(f"link:  {item.link}")
+    if item.published_at:
+        click.echo(f"published: {item.published_at:%Y-%m-%d %H:%M} UTC")
+    click.echo(f"title: {_marked(highlight(item.title, _spans(why, 'title')))}")
+    click.echo("")
+    click.echo(_marked(highlight(item.text, _spans(why, "body"))))
+    click.echo("")
+    if stored.mentions:
+        names = sorted({f"{m.canonical} ({m.type})" for m in stored.mentions})
+        click.echo("entities: " + ", ".join(names))
+    if hits is None:
+        click.echo(f"rule {rule.name!r} ({rule.query}) does NOT match this item")
+        return
+    click.echo(f"rule {rule.name!r} ({rule.query}) matches:")
+    for hit in why:
+        entity = f" (entity {hit['entity']})" if hit.get("entity") else ""
+        click.echo(f"    {hit['term']} -> {hit['matched']!r} in {hit['field']} at {hit['start']}-{hit['end']}{entity}")
+
+
+def _spans(why: list[dict[str, Any]], field: str) -> list[tuple[int, int]]:
+    return [(hit["start"], hit["end"]) for hit in why if hit["field"] == field]
+
+
+def _marked(segments: Any) -> str:
+    """Hits in bold on a terminal, between ** elsewhere (so pipes keep them)."""
+    tty = sys.stdout.isatty()
+    return "".join(
+        (click.style(s.text, bold=True, fg="yellow") if tty else f"**{s.text}**") if s.hit else s.text
+        for s in segments
+    )
+
+
+def _print_match(item_id: int, feed: str, item: Item, first_seen_at: datetime, why: list[dict[str, Any]]) -> None:
+    when = (item.published_at or first_seen_at).strftime("%Y-%m-%d %H:%M")
+    click.echo(f"#{item_id}  {when}  [{feed}]  {item.title}")
+    if item.link:
+        click.echo(f"    {item.link}")
+    for hit in why:
+        entity = f" (entity {hit['entity']})" if hit.get("entity") else ""
+        click.echo(f"    why: {hit['term']} -> {hit['matched']!r} in {hit['field']}{entity}")
