@@ -64,6 +64,9 @@ def generated_rules(count: int, rng: random.Random) -> list[RuleConfig]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument(
+        "--no-stories", action="store_true", help="skip story fingerprints and joins (as benchmarks before stories did)"
+    )
     args = parser.parse_args()
 
     config = load_config(REPO / "config", environ={})
@@ -97,7 +100,7 @@ def main() -> None:
             t1 = time.perf_counter()
             matches = [rulebook.match(Document.from_item(i, "bench", m)) for i, m in zip(batch, mentions, strict=True)]
             t2 = time.perf_counter()
-            infos = [story_info(i) for i in batch]
+            infos = [None if args.no_stories else story_info(i) for i in batch]
             t3 = time.perf_counter()
             analysed = [
                 Analysed(i, tuple(m), tuple((r.name, tuple(h.to_dict() for h in hits)) for r, hits in found), info)

@@ -105,39 +105,63 @@ class CandidatePool:
 
     Starts from a snapshot's candidates; items placed since (earlier items of
     the same batch, or the replayed history) are added as they are placed.
+    Each candidate's fingerprint is read once, when it joins the pool.
     """
 
     def __init__(self, found: Mapping[str, Iterable[StoryCandidate]] = (), *, per_key: int = CANDIDATES_PER_KEY):
         self.per_key = per_key
-        self._by_key: dict[str, list[StoryCandidate]] = {}
+        self._by_key: dict[str, list[stories.Candidate]] = {}
+        self._unsorted: set[str] = set()
+        parsed: dict[int, stories.Candidate] = {}
         for key, candidates in dict(found).items():
             for candidate in candidates:
-                self._by_key.setdefault(key, []).append(candidate)
+                if candidate.item_id not in parsed:
+                    parsed[candidate.item_id] = _parsed(candidate)
+                self._file(key, parsed[candidate.item_id])
 
     def add(self, keys: Iterable[str], candidate: StoryCandidate) -> None:
+        parsed = _parsed(candidate)
         for key in keys:
-            self._by_key.setdefault(key, []).append(candidate)
+            self._file(key, parsed)
 
-    def candidates(self, keys: Iterable[str], since: datetime) -> list[StoryCandidate]:
+    def _file(self, key: str, candidate: stories.Candidate) -> None:
+        self._by_key.setdefault(key, []).append(candidate)
+        self._unsorted.add(key)
+
+    def candidates(self, keys: Iterable[str], since: datetime) -> list[stories.Candidate]:
         """The newest ``per_key`` candidates seen at or after ``since`` under each key, each once."""
-        chosen: dict[int, StoryCandidate] = {}
+        chosen: dict[int, stories.Candidate] = {}
         for key in keys:
-            recent = [c for c in self._by_key.get(key, ()) if c.seen_at >= since]
-            recent.sort(key=lambda c: (c.seen_at, c.item_id), reverse=True)
-            for candidate in recent[: self.per_key]:
+            filed = self._by_key.get(key)
+            if not filed:
+                continue
+            if key in self._unsorted:
+                filed.sort(key=lambda c: (c.seen_at, c.item_id), reverse=True)
+                self._unsorted.discard(key)
+            taken = 0
+            for candidate in filed:  # newest first
+                if candidate.seen_at < since or taken == self.per_key:
+                    break
                 chosen[candidate.item_id] = candidate
+                taken += 1
         return [chosen[item_id] for item_id in sorted(chosen)]
 
 
-def choose_story(info: StoryInfo, candidates: Sequence[StoryCandidate], threshold: float) -> stories.StoryMatch | None:
+def choose_story(
+    info: StoryInfo, candidates: Sequence[stories.Candidate], threshold: float
+) -> stories.StoryMatch | None:
     """The earlier story an item joins, or None when it starts one (see :func:`stories.same_story`)."""
     if not candidates:
         return None
-    converted = [
-        stories.Candidate(c.story_id, c.item_id, c.link_key, _fingerprint(c.fingerprint), c.seen_at)
-        for c in candidates
-    ]
-    return stories.same_story(info.link_key, stories.Fingerprint.from_db(info.fingerprint), converted, threshold=threshold)
+    return stories.same_story(
+        info.link_key, stories.Fingerprint.from_db(info.fingerprint), candidates, threshold=threshold
+    )
+
+
+def _parsed(candidate: StoryCandidate) -> stories.Candidate:
+    return stories.Candidate(
+        candidate.story_id, candidate.item_id, candidate.link_key, _fingerprint(candidate.fingerprint), candidate.seen_at
+    )
 
 
 def _fingerprint(data: bytes | None) -> stories.Fingerprint:

@@ -33,6 +33,7 @@ estimated Jaccard J is sqrt(J(1 - J) / 128), about 0.044 near 0.45.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import struct
@@ -248,6 +249,11 @@ class Fingerprint:
         return self.size >= MIN_TERMS
 
     def minima(self) -> np.ndarray:
+        return self._minima
+
+    @functools.cached_property
+    def _minima(self) -> np.ndarray:
+        # Read once: a candidate is compared with every new item that shares one of its keys.
         return np.frombuffer(self.signature, dtype="<u4")
 
 
