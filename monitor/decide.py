@@ -221,9 +221,9 @@ def decide_poll(
     writes = []
     for index, one in enumerate(analysed):
         known = snapshot.known.get(one.item.key)
-        if known is not None:  # a changed item keeps its id and its story
+        if known is not None and known.placed:  # a changed item keeps its id and its story
             story, join = known.story_id, None
-        else:
+        else:  # a new item, or one of a first fetch that changed before it was enriched
             story, join = _place(index, one.story, pool, now, now - story_window, threshold)
         alerts = []
         for rule, _ in one.matches:

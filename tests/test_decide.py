@@ -178,3 +178,14 @@ def test_a_replay_places_items_in_the_stories_a_live_decision_chose():
     assert [w.join.batch_index if w.join else i for i, w in enumerate(intent.items)] == live
     placed = [Placed(10 + i, NOW, story_info(one)) for i, one in enumerate(items)]
     assert replay_stories(placed, story_window=WINDOW, threshold=0.45) == {10: 10, 11: 10, 12: 12, 13: 10}
+
+
+def test_an_item_of_a_first_fetch_that_changed_before_enrichment_is_placed_in_a_story_now():
+    original = item("reuters")
+    info = story_info(original)
+    candidate = StoryCandidate(40, 40, info.link_key, info.fingerprint, NOW - timedelta(hours=1))
+    snapshot = Snapshot(
+        known={"ap": KnownItem(9, "old", 9, placed=False)}, candidates={key: (candidate,) for key in info.keys}
+    )
+    [write] = decide([analysed(item("ap", REWRITE), "xi-putin")], snapshot).items
+    assert write.item_id == 9 and write.join == StoryJoin(story_id=40, reason="text")

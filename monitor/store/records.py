@@ -113,6 +113,7 @@ class KnownItem:
     id: int
     content_hash: str
     story_id: int  # the item's own id when it started its story
+    placed: bool = True  # False: stored from a first fetch and not enriched yet, so in no story yet
 
 
 @dataclass(frozen=True)

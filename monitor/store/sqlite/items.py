@@ -45,12 +45,12 @@ class ItemsMixin(SqliteBase):
         """The stored items of a feed among ``keys``, by key."""
         found: dict[str, KnownItem] = {}
         for chunk in _chunks(list(keys)):
-            for key, item_id, content_hash, story_id in self._read(
-                f"SELECT key, id, content_hash, COALESCE(story_id, id) FROM items"
+            for key, item_id, content_hash, story_id, enriched in self._read(
+                f"SELECT key, id, content_hash, COALESCE(story_id, id), enriched FROM items"
                 f" WHERE feed_id = ? AND key IN ({placeholders(chunk)})",
                 [feed_id, *chunk],
             ):
-                found[key] = KnownItem(item_id, content_hash, story_id)
+                found[key] = KnownItem(item_id, content_hash, story_id, bool(enriched))
         return found
 
     def snapshot(
