@@ -45,7 +45,7 @@ from monitor.feeds.fetch import fetch
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.items import Item, Mention
 from monitor.rules.document import Document
-from monitor.store import FeedOutcome, FeedState, FeedWrite, Intent, Storage
+from monitor.store import FeedOutcome, FeedState, FeedWrite, Intent, Snapshot, Storage
 
 log = logging.getLogger("monitor.pipeline")
 T = TypeVar("T")
@@ -286,7 +286,8 @@ def record_poll(
     """
     stories = setup.config.settings.stories
     with store.transaction():
-        snapshot = store.snapshot(
+        # A first fetch is stored as it is and decided later (enrich_backlog): nothing to read for it.
+        snapshot = Snapshot() if backfill else store.snapshot(
             feed_id=feed_id,
             item_keys=[one.item.key for one in analysed],
             story_keys={key for one in analysed if one.story for key in one.story.keys},

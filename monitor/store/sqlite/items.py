@@ -203,6 +203,8 @@ class ItemsMixin(SqliteBase):
     def _place(self, write: ItemWrite, item_id: int, placing: bool, stories: list[int]) -> int:
         """Join the item to its story as decided and index its story keys; its story id."""
         if not placing:
+            if not write.alerts:  # in its story already (or in none yet) and alerting nobody
+                return item_id
             (story_id,) = self.db.execute("SELECT COALESCE(story_id, id) FROM items WHERE id = ?", [item_id]).fetchone()
             return int(story_id)
         story_id = item_id
