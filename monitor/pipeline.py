@@ -22,6 +22,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -97,8 +98,11 @@ def _exit_with(parent: int) -> None:
     """Runs in the parser process: end it when the daemon is gone, even after a kill -9.
 
     A worker left behind would wait for work forever; systemd would kill it
-    with the unit, but a daemon run by hand has no one else to clean up.
+    with the unit, but a daemon run by hand has no one else to clean up. Ctrl-C
+    reaches the whole process group: the daemon stops the parser itself, so the
+    parser ignores SIGINT rather than print a traceback of its own.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent:
