@@ -90,7 +90,7 @@ def rules_test(config_dir: Path, query_or_rule: str, since: str, limit: int, as_
         click.echo(f"newest {len(sample)} of {len(report.matches)} matches:")
     for match in sample:
         _print_match(match.item_id, match.feed, match.item, match.first_seen_at, [h.to_dict() for h in match.hits])
-    target = f"{len(plan.channels)} channels" if plan else "one channel"
+    target = f"{len(plan.channels)} channels" if plan and len(plan.channels) > 1 else "one channel"
     notes = [
         f"{report.held} of them in digests" if report.held else "",
         f"{report.suppressed} repeats suppressed" if report.suppressed else "",
