@@ -123,3 +123,22 @@ def test_poll_once_says_what_it_left_in_the_outbox_and_why(tmp_path, feed_server
     assert "left in the outbox: 1 alerts" in result.stderr
     [line] = [line for line in result.stderr.splitlines() if "pending, next try" in line]
     assert "on 'hook'" in line and "503" in line
+
+
+def test_config_may_come_before_the_command_and_unknown_alerts_are_named(tmp_path, feed_server, webhook):
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    config = failing_config(tmp_path, feed_server, webhook)
+    assert run_cli("poll", "--once", config=config).returncode == 0
+    before = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(config), "alerts", "list"],
+        capture_output=True, text=True, timeout=120, env=cli_env(), cwd=tmp_path,
+    )  # fmt: skip
+    assert before.returncode == 0, before.stderr
+    assert before.stdout.splitlines()[-1] == "1 alerts"
+    missing = run_cli("alerts", "retry", "1", "9999", config=config)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "news-monitor: no alert with id 9999"

@@ -28,7 +28,15 @@ class _Commands(click.Group):
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="news-monitor")
-def main() -> None:
+@click.option(
+    "--config",
+    "config_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="The config directory for the command that follows (as its own --config).",
+)
+def main(config_dir: str | None) -> None:
     """Watch news feeds and alert when a story matches your watch rules."""
     # Entities are extracted in one worker thread; BLAS threads of their own
     # only contend for the same cores (about 20% slower on two). numpy reads

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError
@@ -30,8 +31,18 @@ def config_option(function: F) -> F:
         show_default=True,
         envvar="NEWS_MONITOR_CONFIG",
         show_envvar=True,
-        help="Directory holding monitor.yaml, rules.yaml and entities.yaml.",
+        callback=_config_dir,
+        help="Directory holding monitor.yaml, rules.yaml and entities.yaml (may also come before the command).",
     )(function)
+
+
+def _config_dir(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """The command's own --config, else one given before the command, else $NEWS_MONITOR_CONFIG or ./config."""
+    source = ctx.get_parameter_source(param.name or "config_dir")
+    given_before = ctx.find_root().params.get("config_dir")
+    if given_before is not None and source is not ParameterSource.COMMANDLINE:
+        return Path(given_before)
+    return value
 
 
 def logging_options(function: F) -> F:
