@@ -11,6 +11,7 @@ The daemon, a reload and ``check`` all go through :func:`load_setup`, so what
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,9 +19,10 @@ from monitor.alerts.channels import Channel, ChannelURLError
 from monitor.alerts.pacing import RulePolicy
 from monitor.alerts.render import Renderer, check_template, kind_for_url
 from monitor.alerts.wallclock import QuietHours
-from monitor.config import CONSOLE_CHANNEL, MONITOR_FILE, RULES_FILE, Config, RuleConfig, load_config
+from monitor.config import CONSOLE_CHANNEL, ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config, RuleConfig, load_config
 from monitor.decide import RulePlan
 from monitor.errors import ConfigError, PolicyError, RuleSyntaxError
+from monitor.items import ENTITY_LABELS
 from monitor.rules.document import Document, Hit, Lexicon
 from monitor.rules.evaluate import CompiledRule, compile_rule
 from monitor.rules.index import RuleIndex
@@ -80,6 +82,7 @@ def load_setup(directory: Path | str) -> Setup:
 
 def assemble(config: Config) -> Setup:
     problems: list[str] = []
+    _check_entity_types(config, problems)
     rulebook = _rulebook(config, problems)
     channels = _channels(config, problems)
     if problems:
@@ -97,6 +100,20 @@ def rule_policy(rule: RuleConfig) -> RulePolicy:
         max_per_hour=rule.max_per_hour,
         quiet_hours=QuietHours.parse(rule.quiet_hours) if rule.quiet_hours else None,
     )
+
+
+def _check_entity_types(config: Config, problems: list[str]) -> None:
+    """A known entity of a type the model never produces would never be linked: say so, and what was meant."""
+    for index, entity in enumerate(config.entities):
+        if entity.type in ENTITY_LABELS:
+            continue
+        near = difflib.get_close_matches(entity.type, sorted(ENTITY_LABELS), n=1)
+        hint = f"did you mean {near[0]}? " if near else ""
+        where = config.where(ENTITIES_FILE, ("entities", index, "type"))
+        problems.append(
+            f"{where}: entity {entity.name!r}: unknown type {entity.type!r}; {hint}"
+            f"the types are {', '.join(sorted(ENTITY_LABELS))}"
+        )
 
 
 def _rulebook(config: Config, problems: list[str]) -> Rulebook:

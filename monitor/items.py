@@ -55,6 +55,10 @@ class Mention:
     end: int
 
 
+# The entity types news-monitor extracts and links (spaCy's labels); a known entity has one of them.
+ENTITY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"})
+
+
 @dataclass(frozen=True)
 class KnownEntity:
     """An entry of entities.yaml."""

@@ -146,3 +146,10 @@ def test_database_can_be_overridden_by_environment(tmp_path):
 @pytest.mark.parametrize(("text", "size"), [(1024, 1024), ("10MiB", 10 * 1024 * 1024), ("512KiB", 524288), ("1MB", 10**6)])
 def test_sizes(text, size):
     assert parse_size(text) == size
+
+
+def test_an_unknown_entity_type_is_refused_with_the_nearest_one(tmp_path):
+    entities = "entities:\n  - {name: Vladimir Putin, type: PERSON}\n  - {name: Xi Jinping, type: PERSONN, aliases: [Xi]}\n"
+    [problem] = problems(write(tmp_path, entities=entities))
+    assert problem.startswith(f"{tmp_path / 'entities.yaml'}:3:")
+    assert "entity 'Xi Jinping': unknown type 'PERSONN'; did you mean PERSON?" in problem
