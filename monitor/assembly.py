@@ -19,7 +19,7 @@ from monitor.alerts.channels import Channel, ChannelURLError
 from monitor.alerts.pacing import RulePolicy
 from monitor.alerts.render import Renderer, check_template, kind_for_url
 from monitor.alerts.wallclock import QuietHours
-from monitor.config import CONSOLE_CHANNEL, ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config, RuleConfig, load_config
+from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config, RuleConfig, load_config
 from monitor.decide import RulePlan
 from monitor.errors import ConfigError, PolicyError, RuleSyntaxError
 from monitor.items import ENTITY_LABELS
@@ -37,11 +37,6 @@ class Rulebook:
     plans: dict[str, RulePlan]
     lexicon: Lexicon
     index: RuleIndex
-
-    @classmethod
-    def empty(cls) -> Rulebook:
-        lexicon = Lexicon.from_entities(())
-        return cls({}, {}, {}, lexicon, RuleIndex([], lexicon))
 
     def match(self, document: Document) -> list[tuple[CompiledRule, list[Hit]]]:
         return self.index.match(document)
@@ -63,11 +58,6 @@ class Setup:
     config: Config
     rulebook: Rulebook
     channels: dict[str, ChannelSetup]
-
-    @property
-    def admin_channel(self) -> ChannelSetup | None:
-        name = self.config.settings.admin_channel
-        return self.channels.get(name) if name else None
 
     def policy(self, rule: str) -> RulePolicy:
         """How the rule's alerts are paced now; a rule gone from the config sends as it is."""
@@ -142,10 +132,9 @@ def _rulebook(config: Config, problems: list[str]) -> Rulebook:
 def _channels(config: Config, problems: list[str]) -> dict[str, ChannelSetup]:
     built: dict[str, ChannelSetup] = {}
     for name in config.channel_names:
-        channel = config.settings.channels.get(name)
-        url = channel.url if channel else CONSOLE_CHANNEL
-        kind = kind_for_url(url, channel.format if channel else None)
-        template = config.directory / channel.template if channel and channel.template else None
+        url = config.channel_url(name)
+        kind = kind_for_url(url, config.channel_format(name))
+        template = config.channel_template(name)
         if template is not None:
             where = config.where(MONITOR_FILE, ("channels", name, "template"))
             error = f"template file {template} not found" if not template.is_file() else check_template(template, kind)

@@ -354,14 +354,13 @@ async def enrich_backlog(runtime: Runtime, batch: int = 64) -> int:
         return 0
     setup = runtime.setup
     settings = setup.config.settings
-    feeds = {feed.name: feed.id for feed in store.feeds(active_only=False)}
 
     def analyse_all() -> list[Enrichable]:
         mentions = runtime.extractor.extract([(s.item.title, s.item.text) for s in stored])
         return [
             Enrichable(
                 one.id,
-                feeds[one.feed],
+                one.feed_id,
                 one.first_seen_at,
                 analyse(setup, [one.item], runtime.extractor, one.feed, one.feed_tags, [found])[0],
             )

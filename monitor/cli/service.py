@@ -106,14 +106,16 @@ def _print_waiting(waiting: list[Any]) -> None:
     """Say what the outbox still holds after a one-shot run, and why: a channel down, a digest."""
     if not waiting:
         return
+    from monitor.store import AlertStatus
+
     groups: dict[tuple[str, str, str], list[Any]] = {}
     for alert in waiting:
-        why = alert.last_error if alert.status == "pending" else alert.reason
+        why = alert.last_error if alert.status == AlertStatus.PENDING else alert.reason
         groups.setdefault((alert.status, alert.channel, why or ""), []).append(alert)
     click.echo(f"left in the outbox: {len(waiting)} alerts (the daemon, `news-monitor run`, sends them when due)", err=True)
     for (status, channel, why), alerts in sorted(groups.items()):
         when = min(alert.next_attempt_at for alert in alerts)
-        verb = "pending, next try" if status == "pending" else "held until"
+        verb = "pending, next try" if status == AlertStatus.PENDING else "held until"
         reason = f": {why}" if why else ""
         click.echo(f"  {len(alerts)} {verb} {when:%Y-%m-%d %H:%M} UTC on {channel!r}{reason}", err=True)
 

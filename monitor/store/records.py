@@ -147,6 +147,7 @@ class StoredItem:
     story: StoryInfo | None = None  # None until the item was enriched
     backfill: bool = False  # arrived in a first fetch, which alerts nobody
     feed_tags: tuple[str, ...] = ()
+    feed_id: int = 0
 
 
 @dataclass(frozen=True)

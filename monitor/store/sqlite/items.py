@@ -28,10 +28,9 @@ from monitor.store.records import (
     StoryCandidate,
     StoryInfo,
 )
-from monitor.store.sqlite.schema import SqliteBase, db_time, from_db_time, placeholders, to_db_time
+from monitor.store.sqlite.schema import SqliteBase, chunks, db_time, from_db_time, placeholders, to_db_time
 
 CANDIDATES_PER_KEY = 20  # earlier items per story look-up key a new item is compared with
-_CHUNK = 400  # SQLite's default limit is 999 parameters per statement
 
 # Statuses that count against max_per_hour, and those that make a story "already alerted".
 _INSTANT = (AlertStatus.PENDING, AlertStatus.SENT, AlertStatus.DEAD)
@@ -44,7 +43,7 @@ class ItemsMixin(SqliteBase):
     def known_items(self, feed_id: int, keys: Sequence[str]) -> dict[str, KnownItem]:
         """The stored items of a feed among ``keys``, by key."""
         found: dict[str, KnownItem] = {}
-        for chunk in _chunks(list(keys)):
+        for chunk in chunks(list(keys)):
             for key, item_id, content_hash, story_id, enriched in self._read(
                 f"SELECT key, id, content_hash, COALESCE(story_id, id), enriched FROM items"
                 f" WHERE feed_id = ? AND key IN ({placeholders(chunk)})",
@@ -68,7 +67,7 @@ class ItemsMixin(SqliteBase):
         candidates = self._story_candidates(sorted(set(story_keys)), since)
         stories = {c.story_id for found in candidates.values() for c in found} | {k.story_id for k in known.values()}
         alerted: set[tuple[int, str, str]] = set()
-        for chunk in _chunks([k.id for k in known.values()]):
+        for chunk in chunks([k.id for k in known.values()]):
             alerted.update(
                 self._read(f"SELECT item_id, rule, channel FROM alerts WHERE item_id IN ({placeholders(chunk)})", chunk)
             )
@@ -79,7 +78,7 @@ class ItemsMixin(SqliteBase):
         # shared by many near-identical boilerplate items must not make every
         # new item read them all. The newest items of each key are enough.
         by_key: dict[str, list[int]] = {}
-        for chunk in _chunks(keys, 100):
+        for chunk in chunks(keys, 100):
             per_key = " UNION ALL ".join(
                 "SELECT * FROM (SELECT key, item_id FROM story_keys WHERE key = ? AND seen_at >= ?"
                 f" ORDER BY seen_at DESC, item_id DESC LIMIT {CANDIDATES_PER_KEY})"
@@ -90,7 +89,7 @@ class ItemsMixin(SqliteBase):
                 by_key.setdefault(key, []).append(item_id)
         ids = sorted({item_id for found in by_key.values() for item_id in found})
         rows: dict[int, StoryCandidate] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             for item_id, story_id, link_key, fingerprint, seen_at in self._read(
                 "SELECT id, COALESCE(story_id, id), link_key, fingerprint, first_seen_at FROM items"
                 f" WHERE id IN ({placeholders(chunk)})",
@@ -111,7 +110,7 @@ class ItemsMixin(SqliteBase):
                 [rule, channel, *_INSTANT, hour_ago],
             )
             instant[(rule, channel)] = tuple(db_time(row[0]) for row in rows)
-            for chunk in _chunks(story_list):
+            for chunk in chunks(story_list):
                 for story_id, when in self._read(
                     "SELECT story_id, max(COALESCE(sent_at, created_at)) FROM alerts WHERE rule = ? AND channel = ?"
                     f" AND status IN ({placeholders(_ALERTED)}) AND story_id IN ({placeholders(chunk)})"
@@ -251,7 +250,7 @@ class ItemsMixin(SqliteBase):
     def join_order(self, item_ids: Sequence[int]) -> dict[int, int]:
         """For items placed in a story by their lookup keys: a number that orders them as they were placed."""
         order: dict[int, int] = {}
-        for chunk in _chunks(list(item_ids)):
+        for chunk in chunks(list(item_ids)):
             order.update(
                 self._read(
                     f"SELECT item_id, min(rowid) FROM story_keys WHERE item_id IN ({placeholders(chunk)})"
@@ -285,7 +284,7 @@ class ItemsMixin(SqliteBase):
         rows = self._read(
             "SELECT items.id, feeds.name, items.guid, items.link, items.title, items.text, items.author,"
             " items.tags, items.published_at, items.first_seen_at, COALESCE(items.story_id, items.id),"
-            " items.link_key, items.fingerprint, items.backfill, feeds.tags, items.enriched"
+            " items.link_key, items.fingerprint, items.backfill, feeds.tags, items.enriched, items.feed_id"
             f" FROM items JOIN feeds ON feeds.id = items.feed_id WHERE {where}",
             params,
         )
@@ -309,13 +308,14 @@ class ItemsMixin(SqliteBase):
                 story=StoryInfo(row[11], bytes(row[12]), ()) if row[12] is not None and row[15] else None,
                 backfill=bool(row[13]),
                 feed_tags=tuple(json.loads(row[14])),
+                feed_id=row[16],
             )
             for row in rows
         ]
 
     def _mentions_of(self, item_ids: list[int]) -> dict[int, list[Mention]]:
         found: dict[int, list[Mention]] = {}
-        for chunk in _chunks(item_ids):
+        for chunk in chunks(item_ids):
             for row in self._read(
                 f'SELECT item_id, text, canonical, type, field, start, "end" FROM entities'
                 f" WHERE item_id IN ({placeholders(chunk)}) ORDER BY id",
@@ -358,7 +358,3 @@ class ItemsMixin(SqliteBase):
                 self.db.execute("INSERT INTO items_fts(items_fts) VALUES ('optimize')")
         return deleted
 
-
-def _chunks(values: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]

@@ -9,7 +9,7 @@ from typing import Any
 
 from monitor.errors import NotFoundError
 from monitor.store.records import AlertRecord, AlertStatus, PendingAlert
-from monitor.store.sqlite.schema import SqliteBase, db_time, from_db_time, placeholders, to_db_time
+from monitor.store.sqlite.schema import SqliteBase, chunks, db_time, from_db_time, placeholders, to_db_time
 
 _ALERT_COLUMNS = (
     "alerts.id, alerts.status, alerts.reason, alerts.rule, alerts.channel, alerts.item_id, alerts.story_id,"
@@ -61,9 +61,7 @@ class OutboxMixin(SqliteBase):
     def story_outlets(self, story_ids: Sequence[int]) -> dict[int, list[str]]:
         """The feeds that ran each story, in the order they ran it."""
         found: dict[int, list[str]] = {}
-        unique = sorted(set(story_ids))
-        for start in range(0, len(unique), 400):
-            chunk = unique[start : start + 400]
+        for chunk in chunks(sorted(set(story_ids))):
             marks = placeholders(chunk)
             for story_id, feed in self._read(
                 f"SELECT COALESCE(items.story_id, items.id) AS story, feeds.name FROM items"

@@ -333,5 +333,11 @@ def placeholders(values: Any) -> str:
     return ",".join("?" * len(values))
 
 
+def chunks(values: list[Any], size: int = 400) -> Iterator[list[Any]]:
+    """``values`` in slices small enough for one statement (SQLite allows 999 parameters by default)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
 def _split_sql(script: str) -> list[str]:
     return [statement.strip() for statement in script.split(";") if statement.strip()]
