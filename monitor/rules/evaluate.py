@@ -30,6 +30,7 @@ from monitor.rules.document import (
     _order,
     _Span,
 )
+from monitor.rules.regex import compile_word_regex
 from monitor.rules.syntax import And, Near, Node, Not, Or, Term, parse_query
 from monitor.rules.text import WordPattern, fold_regex, normalize_host, words
 
@@ -198,12 +199,12 @@ class _RegexTerm(_TermMatcher):
 
     def __init__(self, term: Term):
         super().__init__(term)
-        self.regex = re.compile(fold_regex(term.value), re.IGNORECASE)
+        self.regex = compile_word_regex(fold_regex(term.value))
         # The first three letters every matching word starts with, when the
         # pattern says (the index files the rule under them); otherwise every
         # word is tried, through what earlier items taught.
         self.heads = _regex_heads(self.regex.pattern)
-        self.verdicts = None if self.heads else _verdicts_of(self.regex.pattern)
+        self.verdicts = None if self.heads else _verdicts_of(self.regex.source)
 
     def _find(self, doc: PreparedDocument) -> list[_Span]:
         matching = self._matching_words(doc)
@@ -243,7 +244,7 @@ class _RegexVerdicts:
     LIMIT = 20_000
 
     def __init__(self, pattern: str):
-        self.fullmatch = re.compile(pattern, re.IGNORECASE).fullmatch
+        self.fullmatch = compile_word_regex(pattern).fullmatch
         self.matched: set[str] = set()
         self.unmatched: set[str] = set()
 
@@ -284,7 +285,7 @@ class _EntityTerm(_TermMatcher):
     def __init__(self, term: Term, lexicon: Lexicon):
         super().__init__(term)
         self.types = ENTITY_TYPES[term.field]
-        self.regex = re.compile(fold_regex(term.value), re.IGNORECASE) if term.kind == "regex" else None
+        self.regex = compile_word_regex(fold_regex(term.value)) if term.kind == "regex" else None
         self.pattern = None if self.regex else _pattern_of(term)
         self._needs = _exact_words(self.pattern) if self.pattern else frozenset()
         self.known: frozenset[KnownEntity] = frozenset()
@@ -329,7 +330,7 @@ class _SiteTerm(_TermMatcher):
         super().__init__(term)
         self.kind = term.kind
         self.value = normalize_host(term.value) if term.kind != "regex" else term.value
-        self.regex = re.compile(fold_regex(term.value), re.IGNORECASE) if term.kind == "regex" else None
+        self.regex = compile_word_regex(fold_regex(term.value)) if term.kind == "regex" else None
 
     def _find(self, doc: PreparedDocument) -> list[_Span]:
         host = doc.host

@@ -18,6 +18,9 @@ stored items once, through the same matcher the daemon uses:
   in none of the items, which is often a typo;
 - ``no-matches`` (info): the rule matched nothing. News is rare, so this is
   not a fault, but worth knowing before trusting the rule.
+
+A static check also names regexes that RE2 runs in linear time but at a high
+cost per character (``costly-regex``, see ``rules.regex.cost_warnings``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from monitor.rules.document import Document, Lexicon
 from monitor.rules.evaluate import CompiledRule
 from monitor.rules.index import RuleIndex
+from monitor.rules.regex import cost_warnings
 from monitor.rules.syntax import And, Near, Node, Not, Or, Term, terms_of
 from monitor.rules.text import WordPattern, normalize_host, words
 
@@ -36,6 +40,7 @@ MATCHES_ALMOST_EVERYTHING = "matches-almost-everything"
 TERM_NEVER_SEEN = "term-never-seen"
 NO_MATCHES = "no-matches"
 UNINDEXED = "unindexed"
+COSTLY_REGEX = "costly-regex"
 
 SEVERITY = {
     NEVER_MATCHES: "error",
@@ -43,6 +48,7 @@ SEVERITY = {
     TERM_NEVER_SEEN: "warning",
     NO_MATCHES: "info",
     UNINDEXED: "info",
+    COSTLY_REGEX: "warning",
 }
 
 
@@ -115,6 +121,19 @@ def static_findings(rule: CompiledRule, lexicon: Lexicon) -> list[Finding]:
                 "(only NOT terms, or regexes and prefixes without three leading letters)",
             )
         )
+    return findings + costly_regex_findings(rule)
+
+
+def costly_regex_findings(rule: CompiledRule) -> list[Finding]:
+    """The rule's regexes that are valid but costly to run, each at the column of the cause."""
+    findings = []
+    for term in terms_of(rule.node):
+        if term.kind != "regex":
+            continue
+        for index, message in cost_warnings(term.value):
+            # The value has each "\/" of the query unescaped to "/": one column more each.
+            column = term.column + 1 + index + term.value[:index].count("/")
+            findings.append(Finding(rule.name, COSTLY_REGEX, f"{term.label}: {message}", column))
     return findings
 
 

@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from monitor.errors import RuleSyntaxError
-from monitor.rules.text import words
+from monitor.rules.regex import RegexError, UnsupportedRegex, compile_word_regex
+from monitor.rules.text import fold_regex, words
 
 TEXT_FIELDS = ("title", "text", "author", "feed", "tag", "site")
 ENTITY_FIELDS = ("person", "org", "place", "entity")
@@ -193,15 +194,25 @@ class _Lexer:
         if any(ch.isspace() for ch in pattern):
             raise RuleSyntaxError("a regex matches one word, so it cannot contain spaces", start + 1)
         try:
-            re.compile(pattern, re.IGNORECASE)
-        except re.error as exc:
-            raise RuleSyntaxError(f"invalid regex: {exc.msg}", start + 1) from None
+            compile_word_regex(pattern)  # as written, so that a position is the user's
+            compile_word_regex(fold_regex(pattern))  # as it runs against folded words
+        except UnsupportedRegex as exc:
+            raise RuleSyntaxError(exc.message, self._pattern_column(start, exc.index)) from None
+        except RegexError as exc:
+            raise RuleSyntaxError(f"invalid regex: {exc.message}", start + 1) from None
         if self.i < len(self.q) and self.q[self.i] not in _STOP:
             raise RuleSyntaxError(
                 "expected a space or ')' after the regex (regexes are always case-insensitive)",
                 self.i + 1,
             )
         self._emit("REGEX", self.q[start : self.i], start, pattern)
+
+    def _pattern_column(self, start: int, index: int) -> int:
+        """The column of character ``index`` of the regex opened at ``start`` (``\\/`` counts two)."""
+        i = start + 1
+        for _ in range(index):
+            i += 2 if self.q[i] == "\\" and self.q[i + 1 : i + 2] == "/" else 1
+        return i + 1
 
     def _delimited(self, delimiter: str, start: int) -> tuple[str, int]:
         """Read from the opening delimiter at ``start`` to its unescaped partner.
