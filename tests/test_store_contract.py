@@ -7,6 +7,9 @@ of it unchanged. Only the Storage interface is used here, never SQL.
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +39,10 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 IMPLEMENTATIONS: dict[str, Callable[[Path], Storage]] = {
     "sqlite-file": lambda tmp: SqliteStorage.open(tmp / "var" / "contract.db"),
     "sqlite-memory": lambda tmp: SqliteStorage.memory(),
+}
+# Implementations of which two objects opened alike use one database (two processes, say).
+SHARED: dict[str, Callable[[Path], Storage]] = {
+    "sqlite-file": IMPLEMENTATIONS["sqlite-file"],
 }
 
 
@@ -104,6 +111,23 @@ def test_cli_feeds_survive_config_syncs_and_conflicts_raise_typed_errors(store):
     assert store.feed("extra").url == "http://127.0.0.1/extra2.xml"
     store.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml"), FeedSpec("extra", "http://127.0.0.1/extra2.xml")], NOW)
     assert {feed.name: feed.source for feed in store.feeds()} == {"extra": "config", "wire": "config"}
+
+
+def test_feeds_added_together_are_added_whole_or_not_at_all(store):
+    store.add_feed(FeedSpec("gone", "http://127.0.0.1/gone.xml"), NOW)
+    store.remove_feed("gone")
+    specs = [FeedSpec(f"f{n}", f"http://127.0.0.1/{n}.xml", tags=("imported",)) for n in range(3)]
+    store.add_feeds([*specs, FeedSpec("gone", "http://127.0.0.1/gone.xml")], NOW)  # the removed one comes back
+    assert {feed.name: feed.source for feed in store.feeds()} == {
+        "bbc": "config", "wire": "config", "gone": "cli", "f0": "cli", "f1": "cli", "f2": "cli",
+    }  # fmt: skip
+    assert store.feed("f1").tags == ("imported",)
+    for clash in (FeedSpec("new", "http://127.0.0.1/wire.xml"), FeedSpec("f0", "http://127.0.0.1/other.xml")):
+        with pytest.raises(ConflictError, match="already has that name or URL"):
+            store.add_feeds([FeedSpec("fine", "http://127.0.0.1/fine.xml"), clash], NOW)
+    with pytest.raises(ConflictError):  # the same URL twice in one batch
+        store.add_feeds([FeedSpec("x", "http://127.0.0.1/x.xml"), FeedSpec("y", "http://127.0.0.1/x.xml")], NOW)
+    assert "fine" not in {feed.name for feed in store.feeds(active_only=False)}
 
 
 def test_failure_and_not_modified_update_the_feed(store):
@@ -284,6 +308,102 @@ def test_sent_and_held_alerts(store):
     assert store.alert(first.id).sent_at == NOW
 
 
+def test_a_claimed_alert_is_nobody_elses_until_its_lease_ends(store):
+    a, b = poll(store, new("a", alerts=(send("r", "mail"),)), new("b", alerts=(send("r", "slack"),)))
+    [alert_a] = [alert.id for alert in store.due_alerts(NOW) if alert.channel == "mail"]
+    [alert_b] = [alert.id for alert in store.due_alerts(NOW) if alert.channel == "slack"]
+    lease = NOW + timedelta(minutes=1)
+    assert store.claim_alerts([alert_a], "one", NOW, lease) == [alert_a]
+    # Held by "one": not due for anybody, not claimable by "two"; "one" may renew it.
+    assert [alert.id for alert in store.due_alerts(NOW)] == [alert_b]
+    assert store.due_channels(NOW) == ["slack"]
+    assert store.claim_alerts([alert_a, alert_b], "two", NOW + timedelta(seconds=59), lease) == [alert_b]
+    assert store.due_channels(NOW) == []
+    assert store.claim_alerts([alert_a], "one", NOW + timedelta(seconds=30), lease + timedelta(seconds=30)) == [alert_a]
+    # The lease ran out (its holder died, say): due again, and "two" may claim it.
+    later = lease + timedelta(seconds=30)
+    assert [alert.id for alert in store.due_alerts(later, channel="mail")] == [alert_a]
+    assert store.claim_alerts([alert_a], "two", later, later + timedelta(minutes=1)) == [alert_a]
+    assert store.claim_alerts([alert_a], "one", later, later + timedelta(minutes=1)) == []
+    assert store.alert(alert_a).status == AlertStatus.PENDING and store.alert(alert_a).attempts == 0
+    assert {a, b} == {store.alert(alert_a).item_id, store.alert(alert_b).item_id}
+
+
+def test_only_due_alerts_can_be_claimed_and_due_alerts_are_found_per_channel(store):
+    poll(
+        store,
+        new("a", alerts=(send("r", "mail"),)),
+        new("b", alerts=(send("r", "slack"), AlertWrite("r", "mail", AlertStatus.HELD, "digest", NOW + timedelta(hours=1)))),
+    )
+    [mail] = store.due_alerts(NOW, channel="mail")
+    [slack] = store.due_alerts(NOW, channel="slack")
+    assert store.due_alerts(NOW, channel="nowhere") == []
+    assert store.due_channels(NOW) == ["mail", "slack"]
+    [held] = [alert.id for alert in store.list_alerts(status=AlertStatus.HELD)]
+    assert store.claim_alerts([held], "one", NOW, NOW + timedelta(minutes=1)) == []  # held, not yet released
+    store.mark_sent(slack.id, NOW)
+    assert store.claim_alerts([slack.id, 9999], "one", NOW, NOW + timedelta(minutes=1)) == []  # sent; unknown
+    release = NOW + timedelta(hours=1)
+    assert store.claim_alerts([held, mail.id], "one", release, release + timedelta(minutes=1)) == sorted([held, mail.id])
+
+
+def test_marking_an_alert_ends_its_claim(store):
+    poll(store, *(new(guid, alerts=(send(),)) for guid in "abcd"))
+    ids = [alert.id for alert in store.due_alerts(NOW)]
+    lease = NOW + timedelta(minutes=10)
+    assert store.claim_alerts(ids, "one", NOW, lease) == sorted(ids)
+    failed, sent, held, left = ids
+    store.mark_failed(failed, "HTTP 500", NOW + timedelta(seconds=30))
+    store.mark_sent(sent, NOW)
+    store.mark_held(held, "quiet hours", NOW + timedelta(minutes=1))
+    # Each marked row is free at once: "two" takes the failed one when it is due again, the held one
+    # when it is released; the sent one is done. The unmarked one is "one"'s until the lease ends.
+    soon = NOW + timedelta(minutes=1)
+    assert store.claim_alerts(ids, "two", soon, soon + timedelta(minutes=1)) == sorted([failed, held])
+    assert store.alert(failed).attempts == 1 and store.alert(sent).status == AlertStatus.SENT
+    assert store.release_claims("one") == 1
+    assert [alert.id for alert in store.due_alerts(soon)] == [left]  # as it was, and due for anyone
+    assert store.alert(left).status == AlertStatus.PENDING and store.alert(left).attempts == 0
+    assert store.release_claims("one") == 0
+
+
+@pytest.mark.parametrize("implementation", sorted(SHARED))
+def test_two_stores_claiming_at_once_never_get_the_same_alert(implementation, tmp_path):
+    with SHARED[implementation](tmp_path) as setup:
+        setup.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml")], NOW)
+        poll(setup, *(new(f"i{n}", alerts=(send("r", "mail" if n % 2 else "slack"),)) for n in range(120)))
+        ids = [alert.id for alert in setup.due_alerts(NOW, limit=1000)]
+    assert len(ids) == 120
+    got: dict[str, list[int]] = {}
+    start = threading.Barrier(2)
+
+    def claim(owner: str, seed: int) -> None:
+        rng = random.Random(seed)
+        order = ids[:]
+        rng.shuffle(order)
+        mine: list[int] = []
+        with SHARED[implementation](tmp_path) as store:  # each its own store object, used by its own thread
+            start.wait()
+            while order:  # one at a time and in small batches, as senders do
+                size = rng.choice((1, 1, 3))
+                batch, order = order[:size], order[size:]
+                mine += store.claim_alerts(batch, owner, NOW, NOW + timedelta(minutes=1))
+                time.sleep(0.002)  # a send between two claims, which lets the other in
+            got[owner] = mine
+
+    threads = [threading.Thread(target=claim, args=(owner, seed)) for seed, owner in enumerate(("one", "two"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert set(got) == {"one", "two"}
+    assert not set(got["one"]) & set(got["two"])
+    assert sorted(got["one"] + got["two"]) == sorted(ids)
+    assert got["one"] and got["two"]  # both took part
+    with SHARED[implementation](tmp_path) as store:
+        assert store.due_alerts(NOW) == []
+
+
 def test_lookups_of_what_is_not_there_raise_not_found(store):
     with pytest.raises(NotFoundError):
         store.alert(9999)
@@ -371,3 +491,71 @@ def test_every_implementation_has_the_whole_interface(store):
     wanted = {name for name in dir(Storage) if not name.startswith("_")} | {"__enter__", "__exit__"}
     assert sorted(name for name in wanted if not callable(getattr(store, name, None)) and name != "schema_version") == []
     assert isinstance(store.schema_version, int)
+
+
+# --- WebSub subscriptions ---------------------------------------------------------------------
+
+HUB = "https://hub.example/"
+TOPIC = "https://news.example/wire.xml"
+
+
+def subscribe(store: Storage, token: str, feed: str = "wire", at: datetime = NOW):
+    return store.add_subscription(feed_id(store, feed), hub=HUB, topic=TOPIC, token=token, secret="s3cret", now=at)
+
+
+def test_a_subscription_lives_from_request_to_removal(store):
+    sub = subscribe(store, "t1")
+    assert (sub.feed, sub.feed_active, sub.state, sub.verified_at) == ("wire", True, "requested", None)
+    assert sub.requested_at == NOW
+    assert (sub.hub, sub.topic, sub.secret) == (HUB, TOPIC, "s3cret")
+    assert "s3cret" not in repr(sub)
+
+    verified = NOW + timedelta(seconds=5)
+    store.mark_subscription("t1", "active", verified, lease_until=verified + timedelta(days=7))
+    active = store.subscription("t1")
+    assert (active.state, active.verified_at, active.lease_until) == ("active", verified, verified + timedelta(days=7))
+
+    store.mark_subscription("t1", "failed", verified + timedelta(days=6), error="hub.example: HTTP 500")
+    failed = store.subscription("t1")
+    assert (failed.state, failed.last_error, failed.requested_at) == ("failed", "hub.example: HTTP 500", NOW)
+    assert failed.lease_until == verified + timedelta(days=7)  # what the hub granted still holds
+
+    renewed = NOW + timedelta(days=6, hours=1)
+    store.mark_subscription("t1", "requested", renewed)
+    store.record_push("t1", renewed)
+    again = store.subscription("t1")
+    assert (again.state, again.last_error) == ("requested", None)
+    assert again.requested_at == again.last_push_at == renewed
+    for moment in (again.requested_at, again.verified_at, again.lease_until, again.last_push_at):
+        assert moment is not None and moment.utcoffset() == timedelta(0)
+
+    store.mark_subscription("t1", "unsubscribing", renewed)
+    assert store.subscription("t1").state == "unsubscribing"
+    store.remove_subscription("t1")
+    store.remove_subscription("t1")  # already gone: nothing to do
+    with pytest.raises(NotFoundError):
+        store.subscription("t1")
+    with pytest.raises(NotFoundError):
+        store.mark_subscription("t1", "active", NOW, lease_until=NOW)
+    with pytest.raises(NotFoundError):
+        store.record_push("t1", NOW)
+
+
+def test_subscriptions_are_listed_per_feed_and_tokens_are_unique(store):
+    subscribe(store, "a")
+    subscribe(store, "b")  # the successor of "a", while "a" is being unsubscribed
+    subscribe(store, "c", feed="bbc")
+    assert [s.token for s in store.subscriptions()] == ["a", "b", "c"]
+    assert [s.token for s in store.subscriptions(feed_id(store))] == ["a", "b"]
+    with pytest.raises(ConflictError):
+        subscribe(store, "a", feed="bbc")
+    with pytest.raises(ValueError):
+        store.mark_subscription("a", "bogus", NOW)  # type: ignore[arg-type]
+
+
+def test_a_subscription_knows_its_feed_was_removed(store):
+    store.add_feed(FeedSpec("desk", "http://127.0.0.1/desk.xml"), NOW)
+    subscribe(store, "d", feed="desk")
+    store.remove_feed("desk")
+    [sub] = [s for s in store.subscriptions() if s.token == "d"]
+    assert sub.feed == "desk" and not sub.feed_active

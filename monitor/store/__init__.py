@@ -33,6 +33,8 @@ from monitor.store.records import (
     StoryCandidate,
     StoryInfo,
     StoryJoin,
+    Subscription,
+    SubscriptionState,
 )
 from monitor.store.sqlite import SqliteStorage
 
@@ -61,6 +63,8 @@ __all__ = [
     "StoryCandidate",
     "StoryInfo",
     "StoryJoin",
+    "Subscription",
+    "SubscriptionState",
     "open_storage",
 ]
 

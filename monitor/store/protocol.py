@@ -33,6 +33,8 @@ from monitor.store.records import (
     SearchHit,
     Snapshot,
     StoredItem,
+    Subscription,
+    SubscriptionState,
 )
 
 
@@ -54,6 +56,7 @@ class Storage(Protocol):
     # --- feeds
     def sync_feeds(self, feeds: Sequence[FeedSpec], now: datetime) -> None: ...
     def add_feed(self, spec: FeedSpec, now: datetime) -> None: ...
+    def add_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None: ...
     def remove_feed(self, name: str) -> None: ...
     def feeds(self, *, active_only: bool = True) -> list[FeedState]: ...
     def feed(self, name: str) -> FeedState: ...
@@ -61,6 +64,8 @@ class Storage(Protocol):
     def feed_tags(self) -> dict[str, tuple[str, ...]]: ...
     def entries_last_week(self, feed_id: int, now: datetime) -> int: ...
     def record_feed_outcome(self, outcome: FeedOutcome) -> None: ...
+    def reschedule_feed(self, feed_id: int, at: datetime, reason: str) -> None:
+        """Set a feed's next poll and its reason (after its interval changed)."""
     def set_feed_health(self, name: str, state: HealthState) -> None: ...
 
     # --- items, stories and the one write path
@@ -91,7 +96,20 @@ class Storage(Protocol):
     ) -> dict[str, int]: ...
 
     # --- the outbox
-    def due_alerts(self, now: datetime, limit: int = 100) -> list[PendingAlert]: ...
+    # Claims: before sending, a sender claims the rows of one message under its own name for a
+    # lease (``claim_alerts``). A row under someone's running lease is not due for anyone else,
+    # and cannot be claimed by them; marking it held, sent or failed ends the claim, as does
+    # ``release_claims``. A sender that died leaves its rows to be claimed again once the lease
+    # ends, so nothing is lost, and two processes never send the same row at once.
+    def due_alerts(self, now: datetime, limit: int = 100, *, channel: str | None = None) -> list[PendingAlert]:
+        """Pending and held alerts due at ``now`` (of one channel) and not under another's lease, oldest first."""
+    def due_channels(self, now: datetime) -> list[str]:
+        """The channels that have alerts due at ``now`` and not under a lease."""
+    def claim_alerts(self, alert_ids: Sequence[int], owner: str, now: datetime, until: datetime) -> list[int]:
+        """Claim for ``owner`` until ``until`` those of the alerts still due at ``now`` and free (or already
+        ``owner``'s); the ids claimed. Atomic: two owners never hold the same row."""
+    def release_claims(self, owner: str) -> int:
+        """End every claim ``owner`` holds, leaving the rows as they were (due again); how many."""
     def mark_held(self, alert_id: int, reason: str | None, release_at: datetime) -> None: ...
     def mark_sent(self, alert_id: int, now: datetime) -> None: ...
     def mark_failed(self, alert_id: int, reason: str, next_attempt_at: datetime | None) -> None: ...
@@ -107,3 +125,34 @@ class Storage(Protocol):
         self, *, status: AlertStatus | None = None, rule: str | None = None, limit: int = 50
     ) -> list[AlertRecord]: ...
     def count(self, table: str) -> int: ...
+
+    # --- WebSub subscriptions
+    def subscriptions(self, feed_id: int | None = None) -> list[Subscription]:
+        """Every subscription (of one feed), oldest first."""
+
+    def subscription(self, token: str) -> Subscription:
+        """The subscription whose callback path ends in ``token``; NotFoundError otherwise."""
+
+    def add_subscription(
+        self, feed_id: int, *, hub: str, topic: str, token: str, secret: str, now: datetime
+    ) -> Subscription:
+        """A new subscription, ``requested`` at ``now``; ConflictError if the token is taken."""
+
+    def mark_subscription(
+        self,
+        token: str,
+        state: SubscriptionState,
+        now: datetime,
+        *,
+        lease_until: datetime | None = None,
+        error: str | None = None,
+    ) -> None:
+        """One step of a subscription's life: ``requested`` or ``unsubscribing`` (asked at ``now``),
+        ``active`` (verified at ``now``, pushed until ``lease_until``), ``denied`` or ``failed`` (``error``).
+        NotFoundError for an unknown token."""
+
+    def record_push(self, token: str, now: datetime) -> None:
+        """A hub pushed content for this subscription at ``now``."""
+
+    def remove_subscription(self, token: str) -> None:
+        """Forget a subscription (no error when it is already gone)."""

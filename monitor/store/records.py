@@ -59,6 +59,7 @@ class FeedState:
     tags: tuple[str, ...] = ()
     alert_first_fetch: bool = False
     title: str | None = None  # as the feed itself calls itself
+    last_polled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,35 @@ class FeedOutcome:
     next_poll_at: datetime
     next_poll_reason: str
     error: str | None = None
+
+
+# --- WebSub subscriptions ------------------------------------------------------------
+
+# requested: asked of the hub, its verification not seen yet (a renewal too: the lease still counts)
+# active: the hub verified our intent; it pushes until ``lease_until``
+# denied: the hub refused (``last_error`` says why)   failed: the hub could not be asked, or answered an error
+# unsubscribing: asked the hub to stop; the row goes once the hub verifies that
+SubscriptionState = Literal["requested", "active", "denied", "failed", "unsubscribing"]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One WebSub subscription of a feed to a hub. ``token`` is its callback's last path segment."""
+
+    id: int
+    feed_id: int
+    feed: str
+    feed_active: bool
+    token: str
+    hub: str
+    topic: str
+    secret: str = field(repr=False)
+    state: SubscriptionState
+    requested_at: datetime
+    verified_at: datetime | None = None
+    lease_until: datetime | None = None
+    last_error: str | None = None
+    last_push_at: datetime | None = None
 
 
 # --- items and stories -----------------------------------------------------------------

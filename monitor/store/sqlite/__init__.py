@@ -8,9 +8,10 @@ from monitor.store.sqlite.outbox import OutboxMixin
 from monitor.store.sqlite.reports import ReportsMixin
 from monitor.store.sqlite.schema import APPLICATION_ID, MIGRATIONS
 from monitor.store.sqlite.search import SearchMixin
+from monitor.store.sqlite.websub import WebSubMixin
 
 __all__ = ["APPLICATION_ID", "MIGRATIONS", "SqliteStorage"]
 
 
-class SqliteStorage(FeedsMixin, ItemsMixin, OutboxMixin, SearchMixin, ReportsMixin):
+class SqliteStorage(FeedsMixin, ItemsMixin, OutboxMixin, SearchMixin, ReportsMixin, WebSubMixin):
     """A news-monitor database in one SQLite file (see :class:`monitor.store.Storage`)."""

@@ -14,7 +14,7 @@ from monitor.store.sqlite.schema import SqliteBase, from_db_time, placeholders, 
 
 _FEED_COLUMNS = (
     "id, name, url, etag, last_modified, first_fetch_done, error_count, next_poll_at,"
-    " source, interval_seconds, tags, alert_first_fetch, title"
+    " source, interval_seconds, tags, alert_first_fetch, title, last_polled_at"
 )
 
 
@@ -51,22 +51,46 @@ class FeedsMixin(SqliteBase):
 
     def add_feed(self, spec: FeedSpec, now: datetime) -> None:
         """Add a feed from the CLI; due at once. Raises ConflictError if the name or URL is taken."""
+        self.add_feeds([spec], now)
+
+    def add_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None:
+        """Add feeds from the CLI (an OPML import) in one transaction, each as :meth:`add_feed` would.
+
+        A removed feed of the same name comes back with its history; a name an
+        active feed has, or a URL another feed has, raises ConflictError and
+        adds none of them. The feeds are read once, whatever their number.
+        """
         with self.transaction():
-            taken = self.db.execute(
-                "SELECT name, active FROM feeds WHERE name = ? OR url = ?", [spec.name, spec.url]
-            ).fetchone()
-            if taken is not None and taken[0] == spec.name and not taken[1]:
-                # A removed feed of that name comes back, its history intact.
-                self.db.execute(
-                    "UPDATE feeds SET active = 1, source = 'cli', url = ?, etag = NULL, last_modified = NULL,"
-                    " interval_seconds = ?, tags = ?, alert_first_fetch = ?,"
-                    " next_poll_at = ?, next_poll_reason = 'added' WHERE name = ?",
-                    [spec.url, *_spec_columns(spec), to_db_time(now), spec.name],
-                )
-                return
-            if taken is not None:
-                raise ConflictError(f"a feed named {taken[0]!r} already has that name or URL")
-            self._insert_feed(spec, "cli", now)
+            active_by_name: dict[str, bool] = {}
+            name_by_url: dict[str, str] = {}
+            for name, url, active in self.db.execute("SELECT name, url, active FROM feeds"):
+                active_by_name[name] = bool(active)
+                name_by_url.setdefault(url, name)
+            revived: list[list[Any]] = []
+            inserted: list[list[Any]] = []
+            for spec in specs:
+                holder = name_by_url.get(spec.url, spec.name)
+                if active_by_name.get(spec.name) or holder != spec.name:
+                    taken = spec.name if active_by_name.get(spec.name) else holder
+                    raise ConflictError(f"a feed named {taken!r} already has that name or URL")
+                if spec.name in active_by_name:
+                    # A removed feed of that name comes back, its history intact.
+                    revived.append([spec.url, *_spec_columns(spec), to_db_time(now), spec.name])
+                else:
+                    inserted.append([spec.name, spec.url, "cli", *_spec_columns(spec), to_db_time(now)])
+                active_by_name[spec.name] = True
+                name_by_url[spec.url] = spec.name
+            self.db.conn.executemany(
+                "UPDATE feeds SET active = 1, source = 'cli', url = ?, etag = NULL, last_modified = NULL,"
+                " interval_seconds = ?, tags = ?, alert_first_fetch = ?,"
+                " next_poll_at = ?, next_poll_reason = 'added' WHERE name = ?",
+                revived,
+            )
+            self.db.conn.executemany(
+                "INSERT INTO feeds (name, url, source, interval_seconds, tags, alert_first_fetch, next_poll_at,"
+                " next_poll_reason) VALUES (?, ?, ?, ?, ?, ?, ?, 'new feed')",
+                inserted,
+            )
 
     def remove_feed(self, name: str) -> None:
         """Stop polling a CLI feed (its items stay).
@@ -146,6 +170,14 @@ class FeedsMixin(SqliteBase):
                      outcome.feed_id],
                 )  # fmt: skip
 
+    def reschedule_feed(self, feed_id: int, at: datetime, reason: str) -> None:
+        """Move a feed's next poll (its interval changed); nothing else about it changes."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE feeds SET next_poll_at = ?, next_poll_reason = ? WHERE id = ?",
+                [to_db_time(at), reason, feed_id],
+            )
+
     def set_feed_health(self, name: str, state: HealthState) -> None:
         with self.transaction():
             self.db.execute("UPDATE feeds SET health_state = ? WHERE name = ?", [state, name])
@@ -166,6 +198,7 @@ def _feed_state(row: Sequence[Any]) -> FeedState:
         tags=tuple(json.loads(row[10])),
         alert_first_fetch=bool(row[11]),
         title=row[12],
+        last_polled_at=from_db_time(row[13]),
     )
 
 

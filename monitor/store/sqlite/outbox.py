@@ -1,4 +1,9 @@
-"""The alert outbox: due rows for delivery, and what became of each send."""
+"""The alert outbox: due rows for delivery, claims on them while they are sent, and what became of each send.
+
+A claim is a lease on a row (``claimed_by``, ``claimed_until``): while it runs, the row is not
+due for anyone else. Claiming is one UPDATE in an IMMEDIATE transaction that re-checks the row
+is still due and free, so of two processes claiming at once exactly one gets each row.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +24,9 @@ _ALERT_COLUMNS = (
 
 
 class OutboxMixin(SqliteBase):
-    def due_alerts(self, now: datetime, limit: int = 100) -> list[PendingAlert]:
-        """Pending and held alerts whose time has come, oldest first."""
+    def due_alerts(self, now: datetime, limit: int = 100, *, channel: str | None = None) -> list[PendingAlert]:
+        """Pending and held alerts whose time has come (of one channel) and nobody holds, oldest first."""
+        moment = to_db_time(now)
         rows = self._read(
             """
             SELECT alerts.id, alerts.rule, alerts.channel, alerts.attempts, alerts.created_at,
@@ -31,10 +37,12 @@ class OutboxMixin(SqliteBase):
             JOIN feeds ON feeds.id = items.feed_id
             LEFT JOIN matches ON matches.item_id = alerts.item_id AND matches.rule = alerts.rule
             WHERE alerts.status IN ('pending', 'held') AND alerts.next_attempt_at <= ?
+              AND (alerts.claimed_until IS NULL OR alerts.claimed_until <= ?)
+              AND (? IS NULL OR alerts.channel = ?)
             ORDER BY alerts.next_attempt_at, alerts.id
             LIMIT ?
             """,
-            [to_db_time(now), limit],
+            [moment, moment, channel, channel, limit],
         )
         outlets = self.story_outlets([row[12] for row in rows])
         return [
@@ -58,6 +66,40 @@ class OutboxMixin(SqliteBase):
             for row in rows
         ]
 
+    def due_channels(self, now: datetime) -> list[str]:
+        """The channels with alerts due at ``now`` that nobody holds."""
+        moment = to_db_time(now)
+        rows = self._read(
+            "SELECT DISTINCT channel FROM alerts WHERE status IN ('pending', 'held') AND next_attempt_at <= ?"
+            " AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY channel",
+            [moment, moment],
+        )
+        return [row[0] for row in rows]
+
+    def claim_alerts(self, alert_ids: Sequence[int], owner: str, now: datetime, until: datetime) -> list[int]:
+        """Claim for ``owner`` until ``until`` those alerts still due and free (or ``owner``'s); the ids claimed."""
+        moment = to_db_time(now)
+        claimed: list[int] = []
+        with self.transaction():
+            for chunk in chunks(sorted(set(alert_ids))):
+                claimed += [
+                    row[0]
+                    for row in self.db.execute(
+                        f"UPDATE alerts SET claimed_by = ?, claimed_until = ? WHERE id IN ({placeholders(chunk)})"
+                        " AND status IN ('pending', 'held') AND next_attempt_at <= ?"
+                        " AND (claimed_until IS NULL OR claimed_until <= ? OR claimed_by = ?) RETURNING id",
+                        [owner, to_db_time(until), *chunk, moment, moment, owner],
+                    ).fetchall()
+                ]
+        return sorted(claimed)
+
+    def release_claims(self, owner: str) -> int:
+        """End every claim ``owner`` holds; the rows stay as they are, due again for anyone."""
+        with self.transaction():
+            return self.db.execute(
+                "UPDATE alerts SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?", [owner]
+            ).rowcount
+
     def story_outlets(self, story_ids: Sequence[int]) -> dict[int, list[str]]:
         """The feeds that ran each story, in the order they ran it."""
         found: dict[int, list[str]] = {}
@@ -78,15 +120,16 @@ class OutboxMixin(SqliteBase):
         """Hold an alert for a digest until ``release_at``."""
         with self.transaction():
             self.db.execute(
-                "UPDATE alerts SET status = 'held', digest = 1, reason = ?, next_attempt_at = ?, due_since = ?"
-                " WHERE id = ?",
+                "UPDATE alerts SET status = 'held', digest = 1, reason = ?, next_attempt_at = ?, due_since = ?,"
+                " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
                 [reason, to_db_time(release_at), to_db_time(release_at), alert_id],
             )
 
     def mark_sent(self, alert_id: int, now: datetime) -> None:
         with self.transaction():
             self.db.execute(
-                "UPDATE alerts SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+                "UPDATE alerts SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
+                " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
                 [to_db_time(now), alert_id],
             )
 
@@ -95,12 +138,14 @@ class OutboxMixin(SqliteBase):
         with self.transaction():
             if next_attempt_at is None:
                 self.db.execute(
-                    "UPDATE alerts SET status = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
+                    "UPDATE alerts SET status = 'dead', attempts = attempts + 1, last_error = ?,"
+                    " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
                     [reason, alert_id],
                 )
             else:
                 self.db.execute(
-                    "UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                    "UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,"
+                    " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
                     [reason, to_db_time(next_attempt_at), alert_id],
                 )
 

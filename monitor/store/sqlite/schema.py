@@ -185,6 +185,30 @@ MIGRATIONS: list[str] = [
     DROP INDEX story_keys_lookup;
     CREATE INDEX story_keys_lookup ON story_keys(key, seen_at, item_id);
     """,
+    # 7: delivery claims a due alert before sending it (a lease), so two processes never send it twice
+    """
+    ALTER TABLE alerts ADD COLUMN claimed_by TEXT;
+    ALTER TABLE alerts ADD COLUMN claimed_until TEXT;
+    """,
+    # 8: WebSub subscriptions: the hubs that push a feed's news, each with its own callback path and secret
+    # (a feed may have two for a moment: the one being unsubscribed and its successor)
+    """
+    CREATE TABLE websub (
+        id INTEGER PRIMARY KEY,
+        feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+        token TEXT NOT NULL UNIQUE,
+        hub TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'requested',
+        requested_at TEXT NOT NULL,
+        verified_at TEXT,
+        lease_until TEXT,
+        last_error TEXT,
+        last_push_at TEXT
+    );
+    CREATE INDEX websub_feed ON websub(feed_id);
+    """,
 ]
 
 
@@ -202,6 +226,7 @@ class SqliteBase:
         path = Path(path)
         if path.is_dir():
             raise StorageError(f"cannot open database {path}: it is a directory")
+        existed = path.exists()  # connecting creates the file, so ask first
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: transactions are ours (BEGIN IMMEDIATE), not the sqlite3 module's.
@@ -209,7 +234,11 @@ class SqliteBase:
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open database {path}: {exc}") from exc
         store = cls(sqlite_utils.Database(conn), path)
-        store._prepare()
+        try:
+            store._prepare(existed=existed)
+        except BaseException:
+            store.close()
+            raise
         return store
 
     @classmethod
@@ -231,12 +260,14 @@ class SqliteBase:
     def where(self) -> str:
         return str(self.path) if self.path is not None else ":memory:"
 
-    def _prepare(self) -> None:
+    def _prepare(self, existed: bool = False) -> None:
         conn = self.db.conn
         try:
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if existed and version == 0 and tables == 0:
+                self._refuse_emptied()
             if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables > 0 and version == 0):
                 raise StorageError(f"{self.where} is not a news-monitor database; refusing to touch it")
             if version > len(MIGRATIONS):
@@ -252,6 +283,24 @@ class SqliteBase:
             self._migrate(version)
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"cannot use database {self.where}: {exc}") from exc
+
+    def _refuse_emptied(self) -> None:
+        """A database file that exists but holds no schema was emptied or replaced: starting afresh over it
+        would forget every item and alert seen, and alert again. Refuse, unless another process is creating
+        it right now (its first migration holds the write lock: wait for that and look again)."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            conn.execute("ROLLBACK")
+        if version == 0 and tables == 0:
+            raise StorageError(
+                f"database {self.where} exists but is empty (no news-monitor schema): it was emptied or replaced, "
+                "and starting afresh would forget every item and alert seen; restore it from a backup, "
+                "or delete the file to start with a new database"
+            )
 
     def _migrate(self, version: int) -> None:
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
