@@ -50,6 +50,7 @@ def expected(name: str) -> dict[str, Any]:
 
 def as_json(parsed: ParsedFeed) -> dict[str, Any]:
     data = asdict(parsed)
+    data["hubs"] = list(data["hubs"])
     for item in data["items"]:
         item["tags"] = list(item["tags"])
         published = item["published_at"]
@@ -364,28 +365,3 @@ def test_external_http_entities_are_never_fetched() -> None:
 )  # fmt: skip
 def test_html_to_text(html: str, text: str) -> None:
     assert html_to_text(html) == text
-
-
-def test_the_fast_html_path_gives_what_the_full_parser_gives():
-    import random
-
-    from monitor.feeds.parse import _collapse_lines, _simple_html_to_text, _TextExtractor
-
-    pieces = ['<p>', '</p>', '<br>', '<br/>', '<a href="u?a=1&amp;b=2">', '</a>', 'word ', '&amp;', '&#233;', ' \n ',
-              '<td>', '<li>', '<span title="a > b">', '</span>', 'é', '&bogus;', '<h2>', '</h2>', '\u00ad', '\u00a0']  # fmt: skip
-    rng = random.Random(2026)
-    fast_taken = 0
-    for _ in range(2000):
-        html = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
-        fast = _simple_html_to_text(html)
-        if fast is None:
-            continue
-        fast_taken += 1
-        extractor = _TextExtractor()
-        extractor.feed(html)
-        extractor.close()
-        assert fast == _collapse_lines("".join(extractor.parts)), html
-    assert fast_taken > 1500
-    assert _simple_html_to_text("<p>a</p><!-- note --><p>b</p>") is None  # comments take the full parser
-    assert _simple_html_to_text("<script>x()</script>") is None
-    assert _simple_html_to_text("fish < chips") is None

@@ -16,7 +16,8 @@ from monitor.assembly import load_setup
 from monitor.entities import EntityExtractor, load_pipeline
 from monitor.errors import ParseError
 from monitor.feeds.fetch import new_client
-from monitor.pipeline import ParserProcess, Runtime, enrich_backlog, poll_feeds
+from monitor.parser_pool import ParserPool
+from monitor.pipeline import Runtime, enrich_backlog, poll_feeds
 from monitor.store import AlertStatus, open_storage
 
 START = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -64,7 +65,7 @@ def test_a_dead_parser_process_fails_one_feed_and_is_replaced():
     body = rss(*BACKFILL)
 
     async def scenario() -> None:
-        parser = ParserProcess()
+        parser = ParserPool()
         try:
             assert len((await parser.parse(body, "http://127.0.0.1/a.xml", None)).items) == 2
             first = await parser.pid()

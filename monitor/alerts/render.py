@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 
 import jinja2
 
+from monitor.display import shown
+
 if TYPE_CHECKING:
     from monitor.alerts.digest import Digest
 
@@ -41,6 +43,10 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 # How much of the body an alert quotes; enough for a sentence or two of context.
 EXCERPT_CHARS = 280
 ELLIPSIS = "…"
+
+# A message title (an e-mail subject, a chat header) is cut to this many characters and UTF-8 bytes.
+HEADLINE_CHARS = 200
+HEADLINE_BYTES = 300
 
 # Links from feeds are untrusted: only web links become clickable.
 LINK_SCHEMES = frozenset({"http", "https"})
@@ -276,6 +282,27 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def headline(text: str) -> str:
+    """A message title: one line without bidirectional controls, cut to fit any channel's header.
+
+    Mail servers refuse a header line over 998 bytes, and apprise neither folds
+    the subject nor bounds it: encoded, a non-ASCII character takes up to 12
+    bytes ("=F0=9F=98=80"), so a 110-character Chinese headline was refused.
+    :data:`HEADLINE_BYTES` of UTF-8 stay under that limit whatever the script.
+    """
+    text = shown(one_line(text))
+    if len(text) <= HEADLINE_CHARS and len(text.encode("utf-8")) <= HEADLINE_BYTES:
+        return text
+    room = HEADLINE_BYTES - len(ELLIPSIS.encode("utf-8"))
+    end = 0
+    for character in text[: HEADLINE_CHARS - 1]:
+        room -= len(character.encode("utf-8"))
+        if room < 0:
+            break
+        end += 1
+    return text[:end].rstrip() + ELLIPSIS
+
+
 # ------------------------------------------------------------- markup escaping
 
 # Characters CommonMark could read as markup in feed text.
@@ -318,6 +345,8 @@ def make_environment(template_dir: Path = TEMPLATE_DIR, *extra_dirs: Path) -> ji
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        # Every value a template shows, its own or an operator's, loses bidirectional controls.
+        finalize=_shown,
     )
     env.filters.update(md_escape=md_escape, slack_escape=slack_escape, md_url=md_url)
     return env
@@ -342,8 +371,12 @@ class Renderer:
         """The message for ``view`` in ``kind``; template errors (undefined names) raise."""
         spec = _kind(kind)
         body = self.render_template(self._template or spec.template, **_context(view))
-        title = spec.title.format(rule=view.rule, title=one_line(view.title))
+        title = headline(spec.title.format(rule=view.rule, title=view.title))
         return Message(title=title, body=body, format=spec.format)
+
+
+def _shown(value: Any) -> Any:
+    return shown(value) if isinstance(value, str) else value
 
 
 def _render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
@@ -459,5 +492,7 @@ def render_digest(digest: Digest, kind: str) -> Message:
     ]
     body = _default_renderer().render_template(DIGEST_TEMPLATES[kind], sections=sections, count=digest.story_count)
     rules = ", ".join(section.rule for section in digest.sections)
-    title = f"news-monitor digest: {digest.story_count} {'story' if digest.story_count == 1 else 'stories'} ({rules})"
+    title = headline(
+        f"news-monitor digest: {digest.story_count} {'story' if digest.story_count == 1 else 'stories'} ({rules})"
+    )
     return Message(title=title, body=body, format=spec.format)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monitor.cli.common import _fail, _setup, _storage, config_option
+from monitor.display import shown
 from monitor.errors import RuleSyntaxError
 
 if TYPE_CHECKING:
@@ -172,9 +173,9 @@ def _print_explanation(stored: StoredItem, rule: Any, hits: list[Any] | None) ->
         click.echo(f"link:  {item.link}")
     if item.published_at:
         click.echo(f"published: {item.published_at:%Y-%m-%d %H:%M} UTC")
-    click.echo(f"title: {_marked(highlight(item.title, _spans(why, 'title')))}")
+    click.echo(shown(f"title: {_marked(highlight(item.title, _spans(why, 'title')))}"))
     click.echo("")
-    click.echo(_marked(highlight(item.text, _spans(why, "body"))))
+    click.echo(shown(_marked(highlight(item.text, _spans(why, "body")))))
     click.echo("")
     if stored.mentions:
         names = sorted({f"{m.canonical} ({m.type})" for m in stored.mentions})
@@ -203,7 +204,7 @@ def _marked(segments: Any) -> str:
 
 def _print_match(item_id: int, feed: str, item: Item, first_seen_at: datetime, why: list[dict[str, Any]]) -> None:
     when = (item.published_at or first_seen_at).strftime("%Y-%m-%d %H:%M")
-    click.echo(f"#{item_id}  {when}  [{feed}]  {item.title}")
+    click.echo(shown(f"#{item_id}  {when}  [{feed}]  {item.title}"))
     if item.link:
         click.echo(f"    {item.link}")
     for hit in why:

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from monitor.cli.common import _load, _storage, config_option
+from monitor.display import shown
 
 
 @click.command()
@@ -52,9 +53,9 @@ def search(config_dir: Path, query: str, since: str | None, limit: int, as_json:
             click.echo(json.dumps(record, ensure_ascii=False))
             continue
         when = (hit.published_at or hit.first_seen_at).strftime("%Y-%m-%d %H:%M")
-        click.echo(f"#{hit.item_id}  {when}  [{hit.feed}]  {marked(hit.title_marked)}")
+        click.echo(shown(f"#{hit.item_id}  {when}  [{hit.feed}]  {marked(hit.title_marked)}"))
         if hit.link:
             click.echo(f"    {hit.link}")
-        click.echo(f"    {marked(hit.snippet)}")
+        click.echo(shown(f"    {marked(hit.snippet)}"))
     if not as_json:
         click.echo(f"{len(hits)} items{' (limit reached)' if len(hits) == limit else ''}")

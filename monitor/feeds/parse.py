@@ -1,10 +1,11 @@
 """Feed bytes -> items: RSS 0.9x/1.0/2.0 and Atom through feedparser, JSON Feed through json.
 
 Nothing here does I/O: feedparser only ever gets bytes in a BytesIO (a bare
-``bytes`` argument can be taken for a file name), and the DOCTYPE is removed
-before it looks, which disarms entity-expansion bombs and external entities.
-Every body is reduced to plain text with :func:`html_to_text`, which is what
-rule matching and entity extraction read.
+``bytes`` argument can be taken for a file name), and every DOCTYPE and entity
+declaration is removed before it looks, wherever it stands, which disarms
+entity-expansion bombs and external entities. Every body is reduced to plain
+text with :func:`html_to_text` (linear in the markup), which is what rule
+matching and entity extraction read; every item is then cleaned and bounded.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import re
 import time
 import xml.sax
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html import unescape
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -28,6 +28,7 @@ import charset_normalizer
 import feedparser
 
 from monitor.errors import ParseError
+from monitor.feeds.clean import LINK_CHARS, MAX_TEXT_CHARS, clean_item, clean_line
 from monitor.feeds.discover import feed_links
 from monitor.http_headers import media_type, parameter
 from monitor.items import Item
@@ -48,19 +49,37 @@ class ParsedFeed:
     items: list[Item]
     ttl_minutes: int | None = None
     warning: str | None = None
+    hubs: tuple[str, ...] = ()  # WebSub hubs the document names (rel="hub"; JSON Feed "hubs")
+    self_url: str | None = None  # the feed's own URL as it states it (rel="self"; JSON Feed "feed_url")
 
 
-def parse_feed(content: bytes, *, url: str, content_type: str | None = None) -> ParsedFeed:
+def parse_feed(
+    content: bytes, *, url: str, content_type: str | None = None, max_text_chars: int = MAX_TEXT_CHARS
+) -> ParsedFeed:
     """Parse a feed document retrieved from ``url`` (used to resolve relative links).
 
-    ``content_type`` is the HTTP Content-Type; its charset is honoured.
-    Raises :class:`ParseError` when the bytes are not a feed.
+    ``content_type`` is the HTTP Content-Type; its charset is honoured. Every
+    item comes out clean and bounded (:mod:`monitor.feeds.clean`), its text cut
+    to ``max_text_chars``. Raises :class:`ParseError` when the bytes are not a
+    feed, including a document too deep or too large to hold in memory.
     """
     if not content.strip():
         raise ParseError(f"{url}: the response is empty, not a feed")
-    if _is_json(content, content_type):
-        return _parse_json_feed(content, url)
-    return _parse_xml_feed(content, url, content_type)
+    try:
+        if _is_json(content, content_type):
+            parsed = _parse_json_feed(content, url)
+        else:
+            parsed = _parse_xml_feed(content, url, content_type)
+    except RecursionError:
+        raise ParseError(f"{url}: the document is nested too deeply to be read") from None
+    except MemoryError:
+        raise ParseError(f"{url}: the document needs more memory than the parser may use") from None
+    return replace(
+        parsed,
+        title=clean_line(parsed.title) or None,
+        items=[clean_item(item, max_text_chars) for item in parsed.items],
+        warning=clean_line(parsed.warning) or None,
+    )
 
 
 # --- RSS and Atom (feedparser) -------------------------------------------------
@@ -93,7 +112,19 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
         items=[item for entry in result.entries if (item := _entry_item(entry, url))],
         ttl_minutes=_positive_int(feed.get("ttl")),
         warning=_bozo_message(result, data) if result.bozo else charset_warning,
+        hubs=_link_targets(feed.get("links"), "hub", url),
+        self_url=next(iter(_link_targets(feed.get("links"), "self", url)), None),
     )
+
+
+def _link_targets(links: object, rel: str, url: str) -> tuple[str, ...]:
+    """The http(s) targets of the feed-level links (atom:link, also inside RSS) with relation ``rel``."""
+    found = (
+        _http_url(link.get("href"), url)
+        for link in _list(links)[:64]
+        if isinstance(link, dict) and link.get("rel") == rel
+    )
+    return tuple(dict.fromkeys(target for target in found if target))
 
 
 def _entry_item(entry: Mapping[str, Any], url: str) -> Item | None:
@@ -210,6 +241,16 @@ def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
         title=_collapse_spaces(_str(doc.get("title"))) or None,
         link=_http_url(_str(doc.get("home_page_url")), url),
         items=items,
+        hubs=tuple(
+            dict.fromkeys(
+                target
+                for hub in _list(doc.get("hubs"))[:64]
+                if isinstance(hub, dict)
+                and _str(hub.get("type")).lower() in ("websub", "pubsubhubbub")  # not rssCloud
+                and (target := _http_url(_str(hub.get("url")), url))
+            )
+        ),
+        self_url=_http_url(_str(doc.get("feed_url")), url),
     )
 
 
@@ -275,14 +316,19 @@ def _list(value: object) -> list[Any]:
 
 # --- decoding and defusing ----------------------------------------------------
 
-# A DOCTYPE may only appear in the prolog, among comments and processing
-# instructions; the first other tag is the root element.
-_PROLOG_TOKEN = re.compile(r"<!--.*?(?:-->|\Z)|<\?.*?(?:\?>|\Z)|<!DOCTYPE|<(?![!?])", re.S | re.I)
-# Inside a DOCTYPE, '>' ends it only outside quotes, comments and the [...]
+# Every DOCTYPE and every entity declaration, wherever it stands: in the
+# prolog, after stray text, inside the root element or a CDATA section.
+# feedparser's loose parser takes entities from declarations that expat
+# refused, so "only the prolog" is not enough.
+_DECLARATION = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.I)
+# Inside a declaration, '>' ends it only outside quotes, comments and the [...]
 # internal subset. Unterminated quotes/comments run to the end of the text, so
 # scanning stays linear on hostile input.
 _DOCTYPE_PART = re.compile(r"\"[^\"]*(?:\"|\Z)|'[^']*(?:'|\Z)|<!--.*?(?:-->|\Z)|[\[\]>]", re.S)
-_DOCTYPE = re.compile(r"<!DOCTYPE", re.I)
+# Characters XML 1.0 forbids (C0 controls but tab, newline and carriage return;
+# U+FFFE, U+FFFF). expat stops at the first one and hands the feed to the loose
+# parser; removed, they can neither break a feed nor hide a declaration ("<!\0ENTITY").
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _XML_DECLARATION = re.compile(rb"<\?xml[\s?]")
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 # Byte-order marks, then the first bytes of "<?" or "<" in encodings that are
@@ -293,27 +339,35 @@ _SIGNATURES = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
-    (b"\x00\x00\x00<", "utf-32-be"),
-    (b"<\x00\x00\x00", "utf-32-le"),
-    (b"\x00<", "utf-16-be"),
-    (b"<\x00", "utf-16-le"),
     (b"\x4c\x6f\xa7\x94", "cp037"),  # "<?xm" in EBCDIC
+)
+# UTF-32 and UTF-16 without a byte-order mark: the first "<", after any
+# whitespace (XML 1.0 appendix F has none; publishers often start with a
+# newline). Such a document is also valid UTF-8, with a NUL after each
+# letter, in which no declaration could be recognised: it must be read right.
+_WIDE_STARTS = (
+    (re.compile(rb"(?:\x00\x00\x00[\t\n\r ])*\x00\x00\x00<"), "utf-32-be"),
+    (re.compile(rb"(?:[\t\n\r ]\x00\x00\x00)*<\x00\x00\x00"), "utf-32-le"),
+    (re.compile(rb"(?:\x00[\t\n\r ])*\x00<"), "utf-16-be"),
+    (re.compile(rb"(?:[\t\n\r ]\x00)*<\x00"), "utf-16-le"),
 )
 # Labels whose superset decodes what publishers really send (as browsers do).
 _SUPERSETS = {"iso8859-1": "cp1252", "gb2312": "gb18030"}
 
 
 def _defuse(content: bytes, content_type: str | None) -> tuple[bytes, str | None]:
-    """The document as UTF-8 without any DOCTYPE, and a warning about its charset.
+    """The document as UTF-8 without any DOCTYPE or entity declaration, and a warning about its charset.
 
     feedparser keeps "safe" internal entities, and one 40 KB entity used
     20,000 times expands to 800 MB (the "quadratic blowup"); a DOCTYPE can
-    also declare external entities. Removing it from the decoded text, which
-    is exactly what the XML parser will read, works whatever the encoding.
+    also declare external entities. Removing them from the decoded text, which
+    is exactly what the XML parser will read (feedparser is told it is UTF-8),
+    works whatever the encoding.
     """
     text, warning = _decode(content, content_type)
-    if _DOCTYPE.search(text):
-        text = _strip_doctype(text)
+    text = _NOT_XML.sub("", text)
+    if "<!" in text:
+        text = _strip_declarations(text)
     return text.encode("utf-8"), warning
 
 
@@ -345,6 +399,10 @@ def _signature(content: bytes) -> str | None:
     for prefix, encoding in _SIGNATURES:
         if content.startswith(prefix):
             return encoding
+    head = content[:1024]
+    for start, encoding in _WIDE_STARTS:
+        if start.match(head):
+            return encoding
     return None
 
 
@@ -372,26 +430,24 @@ def _charset_warning(declared: list[str], used: str) -> str | None:
     return f"the document is declared as {declared[0]} but decodes as {used}"
 
 
-def _strip_doctype(text: str) -> str:
-    """``text`` with each prolog DOCTYPE replaced by its newlines (keeps line numbers)."""
+def _strip_declarations(text: str) -> str:
+    """``text`` with each DOCTYPE and entity declaration replaced by its newlines (keeps line numbers).
+
+    A declaration on one line leaves a space, so that what stood on either
+    side of it can never join into a new ``<!ENTITY``.
+    """
     pieces: list[str] = []
     pos = 0
-    scan = 0
-    while (token := _PROLOG_TOKEN.search(text, scan)) is not None:
-        if token.group().upper() == "<!DOCTYPE":
-            end = _doctype_end(text, token.end())
-            pieces.append(text[pos : token.start()])
-            pieces.append("\n" * text.count("\n", token.start(), end))
-            pos = scan = end
-        elif token.group() == "<":
-            break
-        else:
-            scan = token.end()
+    while (found := _DECLARATION.search(text, pos)) is not None:
+        end = _declaration_end(text, found.end())
+        pieces.append(text[pos : found.start()])
+        pieces.append("\n" * text.count("\n", found.start(), end) or " ")
+        pos = end
     pieces.append(text[pos:])
     return "".join(pieces)
 
 
-def _doctype_end(text: str, start: int) -> int:
+def _declaration_end(text: str, start: int) -> int:
     depth = 0
     for part in _DOCTYPE_PART.finditer(text, start):
         token = part.group()
@@ -441,22 +497,55 @@ def html_to_text(html: str) -> str:
     entities are decoded, whitespace (including no-break spaces) collapses to
     one space, and soft hyphens and zero-width spaces, which would split
     words for matching, are removed.
+
+    One pass over the markup, in time linear in its length whatever it holds:
+    every token runs to its end or to the end of the text, so no position is
+    read twice (html.parser reads the rest of the text again at each "<" of an
+    unclosed tag, which is quadratic).
     """
     if "<" not in html and "&" not in html:
         return _collapse_lines(html)
-    simple = _simple_html_to_text(html)
-    if simple is not None:
-        return simple
-    extractor = _TextExtractor()
-    try:
-        extractor.feed(html)
-        extractor.close()
-    except AssertionError:  # html.parser's reaction to some broken markup
-        pass
-    return _collapse_lines("".join(extractor.parts))
+    out: list[str] = []
+    skipped = _Skipped()
+    hidden = skipped.stack  # while not empty, text is not shown
+    pos = 0
+    search = _MARKUP.search
+    while (token := search(html, pos)) is not None:
+        start = token.start()
+        if start > pos and not hidden:
+            out.append(_text(html[pos:start]))
+        pos = token.end()
+        slash, name, close = token.group("slash", "name", "close")
+        if name is None:  # a comment, a declaration, a processing instruction
+            continue
+        if not close:
+            # A tag still open at the end of the text was not a tag: html.parser
+            # keeps it as text, and so do we ("x <y" at the very end).
+            if not hidden:
+                out.append(_text(token.group()))
+            continue
+        name = name.lower()
+        closing = slash == "/"
+        if name in _BLOCKS:
+            out.append("\n")
+        elif name in _CELLS:
+            out.append(" ")
+        if closing:
+            skipped.close(name)
+        elif name in _RAW_TEXT:
+            # Their content is not markup: skip to their end tag (or the end of the text).
+            end = _RAW_TEXT[name].search(html, pos)
+            pos = end.start() if end else len(html)
+        elif name in _SKIPPED and not token.group().endswith("/>"):
+            skipped.open(name)
+    if pos < len(html) and not hidden:
+        out.append(_text(html[pos:]))
+    return _collapse_lines("".join(out))
 
 
-_SKIPPED = frozenset({"script", "style", "noscript", "template"})
+_SKIPPED = frozenset({"noscript", "template"})
+# Elements whose content is raw text up to their end tag (as html.parser reads them).
+_RAW_TEXT = {name: re.compile(rf"</{name}(?=[\t\n\r\f />]|\Z)", re.I) for name in ("script", "style")}
 _BLOCKS = frozenset(
     {
         "address", "article", "aside", "blockquote", "br", "caption", "dd", "details",
@@ -467,67 +556,50 @@ _BLOCKS = frozenset(
 )  # fmt: skip
 _CELLS = frozenset({"td", "th"})
 
-
-# A start or end tag with well-formed attributes; group 1 is the tag name.
-_TAG = re.compile(
-    r"</?([A-Za-z][A-Za-z0-9:-]*)"
-    r"(?:\s+[^\s\"'>/=]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)*\s*/?>"
+# The markup of an HTML body, one token at a time. Each alternative either
+# fails at once (a "<" that starts nothing stays text) or runs to its end or
+# to the end of the text, and the quantifiers are possessive: no backtracking,
+# so one pass is linear. In a tag, a quote opens a value only after "=".
+_MARKUP = re.compile(
+    r"<!--.*?(?:-->|\Z)"  # a comment
+    r"|<!\[CDATA\[.*?(?:\]\]>|\Z)"  # a CDATA section (html.parser drops it too)
+    r"|<[!?][^>]*+(?:>|\Z)"  # a declaration, a processing instruction
+    r"|</(?![A-Za-z])[^>]*+(?:>|\Z)"  # "</" and no name: a bogus comment (html.parser ignores it)
+    r"|<(?P<slash>/?)(?P<name>[A-Za-z][^\t\n\r\f />\x00]*+)"
+    r"(?:[^>\"'=]++|=\s*+(?:\"[^\"]*+(?:\"|\Z)|'[^']*+(?:'|\Z))?|[\"'])*+"
+    r"(?P<close>>|\Z)",
+    re.S,
 )
-_NEEDS_PARSER = re.compile(r"<!|<\?|<(?:script|style|noscript|template)\b", re.IGNORECASE)
 
 
-def _simple_html_to_text(html: str) -> str | None:
-    """The same text as _TextExtractor gives, for the usual feed markup: tags and text only.
+def _text(data: str) -> str:
+    # Newlines in the source are formatting, not structure.
+    return _SPACES.sub(" ", unescape(data) if "&" in data else data)
 
-    Most feed bodies are a few paragraphs and links, and a regular expression
-    reads them five times faster than html.parser. Anything else (comments,
-    scripts, a "<" that starts no tag) returns None and takes the full parser.
+
+class _Skipped:
+    """The open elements whose text is not shown (noscript, template), innermost last.
+
+    An end tag closes its element and every unclosed one inside it, as
+    html.parser's users do; counting names keeps each end tag O(1) amortised.
     """
-    if _NEEDS_PARSER.search(html):
-        return None
-    parts = _TAG.split(html)
-    # re.split puts the tag names at the odd positions, the text between them at the even ones.
-    texts, names = parts[0::2], parts[1::2]
-    if any("<" in text for text in texts):
-        return None
-    out: list[str] = []
-    for index, text in enumerate(texts):
-        if text:
-            out.append(_SPACES.sub(" ", unescape(text)))
-        if index < len(names):
-            name = names[index].lower()
-            out.append("\n" if name in _BLOCKS else " " if name in _CELLS else "")
-    return _collapse_lines("".join(out))
 
-
-class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping: list[str] = []
+        self.stack: list[str] = []
+        self._open: dict[str, int] = {}
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIPPED:
-            self._skipping.append(tag)
-        elif tag in _BLOCKS:
-            self.parts.append("\n")
-        elif tag in _CELLS:
-            self.parts.append(" ")
+    def open(self, name: str) -> None:
+        self.stack.append(name)
+        self._open[name] = self._open.get(name, 0) + 1
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIPPED:
-            if tag in self._skipping:
-                # Unwind to the matching start tag, forgiving unclosed inner ones.
-                del self._skipping[len(self._skipping) - 1 - self._skipping[::-1].index(tag) :]
-        elif tag in _BLOCKS:
-            self.parts.append("\n")
-        elif tag in _CELLS:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            # Newlines in the source are formatting, not structure.
-            self.parts.append(_SPACES.sub(" ", data))
+    def close(self, name: str) -> None:
+        if not self._open.get(name):
+            return
+        while self.stack:
+            inner = self.stack.pop()
+            self._open[inner] -= 1
+            if inner == name:
+                return
 
 
 # --- small helpers -------------------------------------------------------------
@@ -568,8 +640,10 @@ def _http_url(link: str | None, base: str) -> str | None:
     """
     if not link or not link.strip():
         return None
+    if len(link) > LINK_CHARS:  # checked before urljoin, which would copy it
+        return None
     absolute = urljoin(base, link.strip())
-    if urlsplit(absolute).scheme.lower() not in ("http", "https"):
+    if len(absolute) > LINK_CHARS or urlsplit(absolute).scheme.lower() not in ("http", "https"):
         return None
     return absolute
 
