@@ -139,11 +139,18 @@ def write_config(
     delivery: dict[str, object] | None = None,
     **settings: object,
 ) -> Path:
-    """Write a config directory (JSON is valid YAML, so no quoting surprises)."""
+    """Write a config directory (JSON is valid YAML, so no quoting surprises).
+
+    Test feeds are served from 127.0.0.1, so ``poll.allow_private`` is true unless
+    ``poll`` says otherwise (``None`` there: unset, the default policy).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     monitor = {
         "database": str(directory / "state" / "news-monitor.db"),
-        "poll": {"min_interval": "1s", "default_interval": "1s", "max_interval": "1s", "timeout": "5s", **(poll or {})},
+        "poll": {
+            "min_interval": "1s", "default_interval": "1s", "max_interval": "1s", "timeout": "5s",
+            "allow_private": True, **(poll or {}),
+        },  # fmt: skip
         "delivery": {"interval": "1s", "retry_initial": "1s", "retry_max": "2s", **(delivery or {})},
         "channels": channels or {},
         "feeds": list(feeds),

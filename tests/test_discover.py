@@ -12,7 +12,7 @@ from feedserver import FeedServer
 
 from monitor.errors import FeedError
 from monitor.feeds.discover import DiscoveredFeed, FeedLink, feed_links, find_feed, looks_like_feed, suggest_name
-from monitor.feeds.fetch import FetchError, new_client
+from monitor.feeds.fetch import ANY_ADDRESS, FetchError, new_client
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 
@@ -193,7 +193,7 @@ def test_suggest_name(title, url, taken, expected):
 def find(url: str, max_bytes: int = 1 << 20) -> DiscoveredFeed:
     async def run() -> DiscoveredFeed:
         async with new_client(timeout=5) as client:
-            return await find_feed(client, url, max_bytes=max_bytes)
+            return await find_feed(client, url, max_bytes=max_bytes, private=ANY_ADDRESS)
 
     return asyncio.run(run())
 

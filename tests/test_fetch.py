@@ -17,6 +17,7 @@ from feedserver import FeedServer
 
 from monitor import USER_AGENT
 from monitor.errors import FeedError, RetrieveError
+from monitor.feeds.fetch import ANY_ADDRESS as LOCAL  # the test server is on 127.0.0.1
 from monitor.feeds.fetch import (
     Fetched,
     FetchError,
@@ -44,7 +45,7 @@ def get(url: str, *, timeout: float = 5.0, **kwargs: Any) -> Fetched:
 
     async def run() -> Fetched:
         async with new_client(timeout=timeout) as client:
-            return await fetch(client, url, **kwargs)
+            return await fetch(client, url, **{"private": LOCAL, **kwargs})
 
     return asyncio.run(run())
 
@@ -194,7 +195,7 @@ def test_explicit_deadline_overrides_client_timeout(server: FeedServer) -> None:
 
     async def run() -> None:
         async with new_client(timeout=30) as client:
-            await fetch(client, server.url("/trickle.xml"), timeout=0.5)
+            await fetch(client, server.url("/trickle.xml"), timeout=0.5, private=LOCAL)
 
     with pytest.raises(FetchError, match=r"timed out after 0\.5s$"):
         asyncio.run(run())
@@ -349,7 +350,7 @@ def test_one_client_serves_many_concurrent_fetches(server: FeedServer) -> None:
     async def run() -> list[Fetched]:
         async with new_client(timeout=5, max_connections=16) as client:
             urls = [server.url(f"/feed/{index}.xml") for index in range(60)]
-            return await asyncio.gather(*(fetch(client, url) for url in urls))
+            return await asyncio.gather(*(fetch(client, url, private=LOCAL) for url in urls))
 
     results = asyncio.run(run())
     assert [b"Wire %d<" % i in (r.content or b"") for i, r in enumerate(results)] == [True] * 60

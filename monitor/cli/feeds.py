@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING
 import click
 
 from monitor.cli.common import _fail, _load, _storage, config_option
+from monitor.display import shown
+from monitor.redact import redact_url
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -39,13 +42,13 @@ def feeds_list(config_dir: Path, as_json: bool) -> None:
         interval = f"every {feed.interval}" if feed.interval else "adaptive"
         if as_json:
             record = {
-                "name": feed.name, "url": feed.url, "source": feed.source, "title": feed.title,
+                "name": feed.name, "url": redact_url(feed.url), "source": feed.source, "title": feed.title,
                 "tags": list(feed.tags), "interval_seconds": feed.interval.total_seconds() if feed.interval else None,
             }  # fmt: skip
             click.echo(json.dumps(record, ensure_ascii=False))
         else:
             tags = f"  tags={','.join(feed.tags)}" if feed.tags else ""
-            click.echo(f"{feed.name}  [{feed.source}]  {feed.url}  {interval}{tags}")
+            click.echo(f"{feed.name}  [{feed.source}]  {redact_url(feed.url)}  {interval}{tags}")
     if not as_json:
         click.echo(f"{len(rows)} feeds")
 
@@ -76,17 +79,19 @@ def feeds_add(
         taken = {feed.name for feed in store.feeds(active_only=False)}
         chosen = name or suggest_name(title, feed_url, taken)
         store.add_feed(FeedSpec(chosen, feed_url, every, tags, alert_first_fetch), datetime.now(UTC))
-    click.echo(f"added feed {chosen!r}: {feed_url} ({title or 'untitled'}, {count} items now)")
+    click.echo(shown(f"added feed {chosen!r}: {redact_url(feed_url)} ({title or 'untitled'}, {count} items now)"))
 
 
 async def _find_feed(url: str, config: Config) -> DiscoveredFeed:
     """The feed at ``url``, or the first one the page at ``url`` links to."""
     from monitor.feeds.discover import find_feed
-    from monitor.feeds.fetch import new_client
+    from monitor.feeds.fetch import new_client, private_access
 
     poll = config.settings.poll
+    # A feed added here is not one of the config's: it reaches private addresses only if the config says so.
+    private = private_access(poll.allow_private, url, from_config=False)
     async with new_client(timeout=poll.timeout.total_seconds()) as client:
-        return await find_feed(client, url, max_bytes=poll.max_bytes)
+        return await find_feed(client, url, max_bytes=poll.max_bytes, private=private)
 
 
 @feeds.command("remove")
@@ -104,33 +109,36 @@ def feeds_remove(config_dir: Path, name: str) -> None:
 @config_option
 @click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def feeds_import(config_dir: Path, opml_file: Path) -> None:
-    """Add the feeds of an OPML file; its folders and categories become tags."""
-    from monitor.feeds.discover import suggest_name
-    from monitor.feeds.opml import OpmlError, parse_opml
-    from monitor.items import FeedSpec
+    """Add the feeds of an OPML file; its folders and categories become tags.
+
+    An outline whose URL cannot be a feed is named on stderr, with its line,
+    and the others are imported; the exit status is then 1.
+    """
+    from monitor.feeds.opml import MAX_OPML_BYTES, OpmlError, parse_opml, plan_import
 
     config = _load(config_dir)
     try:
-        subscriptions = parse_opml(opml_file.read_bytes())
+        with opml_file.open("rb") as file:
+            data = file.read(MAX_OPML_BYTES + 1)  # one byte more is enough to refuse a bigger file
+        subscriptions = parse_opml(data)
+    except OSError as exc:
+        _fail(f"{opml_file}: cannot read the file: {exc.strerror or exc}")
     except OpmlError as exc:
         _fail(f"{opml_file}:{exc.line or 1}:{exc.column or 1}: {exc.message}")
-    added = skipped = 0
     now = datetime.now(UTC)
     with _storage(config, create=True) as store:
-        store.sync_feeds(config.feed_specs(), now)
-        known = store.feeds(active_only=False)
-        taken = {feed.name for feed in known}
-        urls = {feed.url for feed in known}
-        for subscription in subscriptions:
-            if subscription.url in urls:
-                skipped += 1
-                continue
-            name = suggest_name(subscription.title, subscription.url, taken)
-            store.add_feed(FeedSpec(name, subscription.url, tags=subscription.tags), now)
-            taken.add(name)
-            urls.add(subscription.url)
-            added += 1
-    click.echo(f"imported {added} feeds from {opml_file} ({skipped} already there)")
+        with store.transaction():
+            store.sync_feeds(config.feed_specs(), now)
+            active = {feed.id for feed in store.feeds()}
+            known = [(feed.name, feed.url, feed.id in active) for feed in store.feeds(active_only=False)]
+            plan = plan_import(subscriptions, known)
+            store.add_feeds(plan.add, now)
+    for refused in plan.refused:
+        click.echo(f"news-monitor: {opml_file}:{refused.feed.line}:{refused.feed.column}: {refused}", err=True)
+    refused_note = f", {len(plan.refused)} refused" if plan.refused else ""
+    click.echo(f"imported {len(plan.add)} feeds from {opml_file} ({plan.present} already there{refused_note})")
+    if plan.refused:
+        sys.exit(1)
 
 
 @feeds.command("export")

@@ -15,21 +15,24 @@ import codecs
 import json
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-from monitor.errors import FeedError
+from monitor.errors import FeedError, FeedUrlError
+from monitor.feeds.clean import cut
+from monitor.feeds.urls import check_feed_url
 from monitor.http_headers import charset, media_type
 
 if TYPE_CHECKING:
     import httpx
 
+    from monitor.feeds.fetch import PrivateAccess
     from monitor.items import Item
 
-__all__ = ["DiscoveredFeed", "FeedLink", "feed_links", "find_feed", "looks_like_feed", "suggest_name"]
+__all__ = ["DiscoveredFeed", "FeedLink", "FeedNamer", "feed_links", "find_feed", "looks_like_feed", "suggest_name"]
 
 # Lower rank first. RSS (RDF is RSS 1.0) and Atom are equal: among them the
 # page's own order (its main feed before its comments feed) is the better guide.
@@ -68,24 +71,40 @@ class DiscoveredFeed:
     items: list[Item]
 
 
-async def find_feed(client: httpx.AsyncClient, url: str, *, max_bytes: int) -> DiscoveredFeed:
+async def find_feed(
+    client: httpx.AsyncClient, url: str, *, max_bytes: int, private: PrivateAccess | None = None
+) -> DiscoveredFeed:
     """The feed at ``url``, or the first (best) one the page at ``url`` links to.
 
+    ``private`` says which hosts may be at a non-public address (default: none).
     Raises a FeedError when the retrieval fails (FetchError), when the page is
-    neither a feed nor links to one, or when the feed does not parse (ParseError).
+    neither a feed nor links to one, or when the feed does not parse (ParseError);
+    whatever else goes wrong is a FeedError too, one line naming ``url``.
     """
+    try:
+        return await _find_feed(client, url, max_bytes=max_bytes, private=private)
+    except FeedError:
+        raise
+    except Exception as exc:  # anything else a hostile server or document provokes is still this feed's failure
+        raise FeedError(f"{url}: cannot be read as a feed: {cut(repr(exc), 300)}") from exc
+
+
+async def _find_feed(
+    client: httpx.AsyncClient, url: str, *, max_bytes: int, private: PrivateAccess | None
+) -> DiscoveredFeed:
     # Imported here: feeds/parse.py imports this module for feed_links.
-    from monitor.feeds.fetch import fetch
+    from monitor.feeds.fetch import PUBLIC_ONLY, fetch
     from monitor.feeds.parse import parse_feed
 
-    fetched = await fetch(client, url, max_bytes=max_bytes)
+    private = private or PUBLIC_ONLY
+    fetched = await fetch(client, url, max_bytes=max_bytes, private=private)
     content = fetched.content or b""
     if not looks_like_feed(content, fetched.content_type):
         page = content.decode(charset(fetched.content_type) or "utf-8", "replace")
         links = feed_links(page, fetched.url)
         if not links:
             raise FeedError(f"{url}: neither a feed nor a page that links to one (<link rel=\"alternate\">)")
-        fetched = await fetch(client, links[0].url, max_bytes=max_bytes)
+        fetched = await fetch(client, links[0].url, max_bytes=max_bytes, private=private)
         content = fetched.content or b""
     parsed = parse_feed(content, url=fetched.url, content_type=fetched.content_type)
     return DiscoveredFeed(fetched.url, parsed.title, parsed.items)
@@ -135,12 +154,31 @@ def suggest_name(title: str | None, url: str, taken: Collection[str] = ()) -> st
 
     ``-2``, ``-3``... are appended until the name is not in ``taken``.
     """
-    base = _slug(title or "") or _slug(urlsplit(url).hostname or "") or "feed"
-    name, number = base, 1
-    while name in taken:
-        number += 1
-        name = f"{base}-{number}"
-    return name
+    return FeedNamer(taken).name(title, url)
+
+
+class FeedNamer:
+    """Names for many new feeds (an OPML import), as :func:`suggest_name` gives them, none twice.
+
+    Each base name remembers the last number it used, so naming N feeds of one
+    host costs N steps, not N squared.
+    """
+
+    def __init__(self, taken: Iterable[str] = ()) -> None:
+        self._taken = set(taken)
+        self._next: dict[str, int] = {}
+
+    def name(self, title: str | None, url: str) -> str:
+        """A name for the feed, taken from now on."""
+        base = _slug(title or "") or _slug(urlsplit(url).hostname or "") or "feed"
+        number = self._next.get(base, 1)
+        name = base if number == 1 else f"{base}-{number}"
+        while name in self._taken:
+            number += 1
+            name = f"{base}-{number}"
+        self._next[base] = number + 1
+        self._taken.add(name)
+        return name
 
 
 class _LinkCollector(HTMLParser):
@@ -174,8 +212,10 @@ def _feed_from_link(attributes: dict[str, str], base: str) -> FeedLink | None:
     href = attributes.get("href", "").strip()
     if "alternate" not in rel or kind is None or kind not in _FEED_TYPES or not href:
         return None
-    url = urldefrag(urljoin(base, href)).url
-    if urlsplit(url).scheme not in ("http", "https"):
+    try:
+        # The rule every feed URL meets, wherever it comes from (feeds/urls.py).
+        url = check_feed_url(urldefrag(urljoin(base, href)).url)
+    except (FeedUrlError, ValueError):
         return None
     # WordPress marks its REST API view of every page as an application/json
     # alternate; it is a JSON document about the page, not a feed.

@@ -3,6 +3,13 @@
 This is the only module that opens sockets to feeds. It returns bytes and the
 response metadata the scheduler needs; it never looks inside the body.
 
+Which addresses a retrieval may reach is checked when it connects, on the
+addresses the host name resolved to, and the connection is made to the address
+that was checked, so a name that points elsewhere by the time of the request
+(DNS rebinding) gains nothing. Non-public addresses (this machine, private
+networks, link-local, multicast, reserved) are reached only by the requests a
+:class:`PrivateAccess` allows, over connections of their own.
+
 Every failure raises :class:`FetchError` (a :class:`~monitor.errors.RetrieveError`)
 whose message names the URL and says what went wrong, and whose ``status`` and
 ``retry_after`` attributes feed the scheduler's backoff.
@@ -12,24 +19,36 @@ from __future__ import annotations
 
 import asyncio
 import http
+import ipaddress
 import socket
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
 
+import httpcore
 import httpx
 
 from monitor import USER_AGENT, http_headers
-from monitor.errors import RetrieveError
+from monitor.errors import FeedUrlError, RetrieveError
+from monitor.feeds.urls import check_feed_url, shown_url
+from monitor.redact import redact_text, url_secrets
 
 __all__ = [
+    "ANY_ADDRESS",
+    "PUBLIC_ONLY",
     "FetchError",
     "Fetched",
     "HTTPStatusError",
+    "PrivateAccess",
     "fetch",
     "new_client",
+    "non_public",
+    "post_form",
+    "private_access",
 ]
 
 MAX_REDIRECTS = 5
@@ -45,7 +64,6 @@ ACCEPT = (
 # Only what _Decoder can inflate with a bounded output size (no br/zstd).
 ACCEPT_ENCODING = "gzip, deflate"
 
-_SCHEMES = ("http", "https")
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 _STATUS_HINTS = {
     401: "the feed needs credentials",
@@ -71,7 +89,8 @@ class FetchError(RetrieveError):
         status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(f"{url}: {reason}")
+        # The message is stored and shown (status, logs): credentials in the URL never are.
+        super().__init__(redact_text(f"{url}: {reason}", url_secrets(url)))
         self.url = url
         self.reason = reason
         self.status = status
@@ -100,20 +119,225 @@ class Fetched:
         """True when the server answered 304: the caller's copy is current."""
         return self.content is None
 
+    def links(self, rel: str) -> list[str]:
+        """The targets of the response's Link header with relation ``rel`` (e.g. a WebSub "hub"), absolute."""
+        return [
+            urljoin(self.url, target)
+            for target, rels in http_headers.links(self.headers.get("link"))
+            if target and rel in rels
+        ]
+
+
+# --- which addresses a feed may reach -------------------------------------------
+
+ALLOW_PRIVATE_SETTING = "poll.allow_private"
+# NAT64 (RFC 6052): the last 32 bits are the IPv4 address the gateway connects to.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT (RFC 6598)
+# The request extension that says a request may reach non-public addresses.
+_PRIVATE_OK = "news_monitor.private_ok"
+
+
+@dataclass(frozen=True)
+class PrivateAccess:
+    """Which hosts one retrieval may reach at a non-public address (this machine, a private network).
+
+    ``everywhere``: any host, redirects included. ``hosts``: only these host
+    names (lower case), so a redirect to another host is held to public
+    addresses. Neither: public addresses only.
+    """
+
+    everywhere: bool = False
+    hosts: frozenset[str] = frozenset()
+
+    def allows(self, url: str) -> bool:
+        if self.everywhere:
+            return True
+        return bool(self.hosts) and _host(url) in self.hosts
+
+
+PUBLIC_ONLY = PrivateAccess()
+ANY_ADDRESS = PrivateAccess(everywhere=True)
+
+
+def private_access(setting: bool | None, url: str, *, from_config: bool) -> PrivateAccess:
+    """The policy for a feed at ``url``, given ``poll.allow_private`` (None when unset).
+
+    Unset, a feed written in the config files may reach its own host wherever
+    that is, while a feed added from the CLI or an OPML file, and any redirect
+    to another host, may reach public addresses only: whoever can add feeds
+    should not thereby reach the machine's or the network's private services.
+    """
+    if setting is True:
+        return ANY_ADDRESS
+    if setting is False or not from_config:
+        return PUBLIC_ONLY
+    return PrivateAccess(hosts=frozenset({_host(url)}))
+
+
+def non_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """What makes ``address`` non-public (``"a loopback address"``...), or None for a public one.
+
+    IPv6 forms that carry an IPv4 address (IPv4-mapped, IPv4-compatible, 6to4,
+    NAT64) are judged by the IPv4 address they lead to.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return non_public(embedded)
+    if address.is_unspecified:
+        return "an unspecified address"
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if isinstance(address, ipaddress.IPv4Address) and address in _SHARED:
+        return "a shared (carrier-grade NAT) address"
+    if address.is_reserved:
+        return "a reserved address"
+    if address.is_private:
+        return "a private address"
+    if not address.is_global:
+        return "a reserved address"
+    return None
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64 or (int(address) >> 32 == 0 and int(address) > 1):
+        # NAT64, or the deprecated IPv4-compatible ::a.b.c.d (not :: or ::1).
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+class AddressRefused(Exception):
+    """Raised at connect time: ``host`` resolves only to non-public addresses."""
+
+    def __init__(self, host: str, address: str, kind: str) -> None:
+        self.host = host
+        self.address = address
+        self.kind = kind
+        where = f"{host} is {kind}" if host == address else f"{host} resolves to {address}, {kind}"
+        super().__init__(f"refused: {where}; set {ALLOW_PRIVATE_SETTING}: true to allow")
+
+
+class _PublicOnlyBackend(httpcore.AsyncNetworkBackend):
+    """Resolves the host itself, refuses non-public addresses, connects to a checked one."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await _resolve(host, port, timeout)
+        allowed = [address for address in addresses if non_public(address) is None]
+        if not allowed:
+            first = addresses[0]
+            raise AddressRefused(host, str(first), non_public(first) or "a refused address")
+        failure: Exception | None = None
+        for address in allowed:
+            try:
+                return await self._inner.connect_tcp(
+                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise AddressRefused(path, path, "a local socket")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+async def _resolve(host: str, port: int, timeout: float | None) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses ``host`` resolves to now, each once, in the resolver's order."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except TimeoutError:
+        raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
+    except (socket.gaierror, UnicodeError) as exc:
+        raise httpcore.ConnectError(str(exc)) from exc
+    addresses: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, None] = {}
+    for _family, _type, _proto, _name, sockaddr in infos:
+        addresses.setdefault(ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]), None)
+    if not addresses:
+        raise httpcore.ConnectError(f"{host} resolves to no address")
+    return list(addresses)
+
+
+class _GuardedTransport(httpx.AsyncBaseTransport):
+    """Two connection pools: one for requests a PrivateAccess lets reach any address, one for the rest.
+
+    The second resolves and checks every address before it connects. The pools
+    share no connection, so a connection opened for a request that may reach a
+    private address never carries one that may not.
+    """
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._any = httpx.AsyncHTTPTransport(limits=limits)
+        self._public = httpx.AsyncHTTPTransport(limits=limits)
+        # httpx takes no network backend: the pool it built is replaced by one that has ours.
+        # Refuse to run unguarded should a future httpx keep its pool elsewhere.
+        if not isinstance(getattr(self._public, "_pool", None), httpcore.AsyncConnectionPool):
+            raise RuntimeError("this httpx keeps no connection pool where news-monitor guards addresses")
+        self._public._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_PublicOnlyBackend(),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self._any if request.extensions.get(_PRIVATE_OK) else self._public
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        try:
+            await self._any.aclose()
+        finally:
+            await self._public.aclose()
+
+
+def _host(url: str) -> str:
+    try:
+        return httpx.URL(url).host.lower()
+    except httpx.InvalidURL:
+        return ""
+
 
 def new_client(*, timeout: float = 30.0, max_connections: int = 32) -> httpx.AsyncClient:
     """The one HTTP client the daemon shares across feeds (pooled connections).
 
     ``timeout`` bounds connecting, each read and write, waiting for a pooled
     connection, and (in :func:`fetch`) the whole retrieval including redirects.
+    Each request reaches public addresses only unless :func:`fetch` is given a
+    :class:`PrivateAccess` that allows its host. Proxy settings of the
+    environment are not used: a proxy would hide where a feed really leads.
     """
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-        ),
-        # Redirects are followed by fetch() itself, to vet each hop's scheme.
+        transport=_GuardedTransport(limits),
+        # Redirects are followed by fetch() itself, to vet each hop's URL and address.
         follow_redirects=False,
         headers={
             "User-Agent": USER_AGENT,
@@ -131,14 +355,16 @@ async def fetch(
     last_modified: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float | None = None,
+    private: PrivateAccess = PUBLIC_ONLY,
 ) -> Fetched:
     """GET ``url``, conditionally when ``etag``/``last_modified`` are given.
 
     ``timeout`` is an overall deadline for the whole retrieval; it defaults to
     the client's read timeout. It exists because per-read timeouts alone never
-    fire on a server that trickles one byte at a time.
+    fire on a server that trickles one byte at a time. ``private`` says which
+    hosts may be reached at a non-public address (see :func:`private_access`).
     """
-    _check_scheme(url, url)
+    _check_url(url, url)
     deadline = timeout if timeout is not None else (client.timeout.read or 30.0)
     headers = {}
     if etag:
@@ -147,28 +373,69 @@ async def fetch(
         headers["If-Modified-Since"] = last_modified
     try:
         async with asyncio.timeout(deadline):
-            fetched = await _follow(client, url, headers, max_bytes)
+            fetched = await _follow(client, url, headers, max_bytes, private)
     except TimeoutError:
         raise FetchError(url, f"timed out after {_seconds(deadline)}") from None
     except httpx.HTTPError as exc:
         raise FetchError(url, _describe_transport_error(exc, client.timeout)) from exc
+    except httpx.InvalidURL as exc:  # httpx reads a redirect's Location (data:, "http:x") before _follow sees it
+        raise FetchError(url, f"redirected to an invalid URL ({exc})") from None
     if fetched.not_modified:
         # A 304 may omit the validators; the ones we sent are still current.
         fetched = _with_validators(fetched, etag, last_modified)
     return fetched
 
 
+async def post_form(
+    client: httpx.AsyncClient,
+    url: str,
+    form: Mapping[str, str],
+    *,
+    private: PrivateAccess = PUBLIC_ONLY,
+    timeout: float | None = None,
+) -> int:
+    """POST ``form`` (urlencoded) to ``url`` and return the 2xx status: a WebSub hub's subscription request.
+
+    The hub is named by a feed, so the request goes out as a feed's would:
+    the same client and URL rules, ``private`` for the addresses it may
+    reach, one deadline, no redirect followed, no body read. Anything but
+    a 2xx raises :class:`FetchError`.
+    """
+    _check_url(url, url)
+    deadline = timeout if timeout is not None else (client.timeout.read or 30.0)
+    try:
+        async with asyncio.timeout(deadline):
+            extensions = {_PRIVATE_OK: private.allows(url)}
+            async with client.stream("POST", url, data=dict(form), extensions=extensions) as response:
+                if response.status_code >= 400:
+                    raise _status_error(url, response)
+                if not 200 <= response.status_code < 300:
+                    raise FetchError(url, f"unexpected HTTP {response.status_code} {_phrase(response)}".rstrip())
+                return response.status_code
+    except AddressRefused as exc:
+        raise FetchError(url, str(exc)) from None
+    except TimeoutError:
+        raise FetchError(url, f"timed out after {_seconds(deadline)}") from None
+    except httpx.HTTPError as exc:
+        raise FetchError(url, _describe_transport_error(exc, client.timeout)) from exc
+
+
 async def _follow(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], max_bytes: int
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], max_bytes: int, private: PrivateAccess
 ) -> Fetched:
     """Request ``url`` and follow up to MAX_REDIRECTS redirects."""
     current = url
     for _ in range(MAX_REDIRECTS + 1):
-        async with client.stream("GET", current, headers=headers) as response:
-            if response.status_code in _REDIRECT_STATUSES:
-                current = _redirect_target(url, response)
-                continue
-            return await _read_response(url, response, max_bytes)
+        extensions = {_PRIVATE_OK: private.allows(current)}
+        try:
+            async with client.stream("GET", current, headers=headers, extensions=extensions) as response:
+                if response.status_code in _REDIRECT_STATUSES:
+                    current = _redirect_target(url, response)
+                    continue
+                return await _read_response(url, response, max_bytes)
+        except AddressRefused as exc:
+            where = "" if current == url else f"redirected to {shown_url(current)}: "
+            raise FetchError(url, f"{where}{exc}") from None
     raise FetchError(url, f"too many redirects (more than {MAX_REDIRECTS})")
 
 
@@ -184,7 +451,7 @@ def _redirect_target(url: str, response: httpx.Response) -> str:
         target = str(response.url.join(location))
     except httpx.InvalidURL as exc:
         raise FetchError(url, f"redirected to an invalid URL {location!r}: {exc}") from None
-    _check_scheme(url, target, shown=location)
+    _check_url(url, target, shown=location)
     return target
 
 
@@ -329,21 +596,16 @@ def _is_zlib_header(data: bytes) -> bool:
 # --- errors -------------------------------------------------------------------
 
 
-def _check_scheme(url: str, target: str, *, shown: str | None = None) -> None:
-    """Only http(s): a feed URL or redirect must never reach file:, ftp: and the like.
+def _check_url(url: str, target: str, *, shown: str | None = None) -> None:
+    """The rule every feed URL meets (feeds/urls.py): a feed or redirect never reaches file:, ftp: and the like.
 
     ``shown`` is how a redirect's target is named in the error (its Location).
     """
     try:
-        parsed = httpx.URL(target)
-    except httpx.InvalidURL as exc:
-        raise FetchError(url, f"invalid URL: {exc}") from None
-    if parsed.scheme not in _SCHEMES:
-        scheme = parsed.scheme or "no scheme"
-        where = "" if shown is None else f"redirected to {shown}: "
-        raise FetchError(url, f"{where}only http and https URLs are supported, not {scheme}")
-    if not parsed.host:
-        raise FetchError(url, "invalid URL: no host name")
+        check_feed_url(target)
+    except FeedUrlError as exc:
+        where = "" if shown is None else f"redirected to {shown_url(shown)}: "
+        raise FetchError(url, f"{where}{exc.reason}") from None
 
 
 def _status_error(url: str, response: httpx.Response) -> HTTPStatusError:
