@@ -243,6 +243,10 @@ class Response:
     # Slack's webhook answers exactly "ok" and apprise's Slack plugin checks
     # for it; apprise's json:// only looks at the status.
     body: bytes = b"ok"
+    # A receiver that trickles: one byte of its answer every ``trickle`` seconds, and
+    # the answer never ends (until ``stop_trickling`` or the receiver stops). Each byte
+    # arrives well within a client's read timeout, so only a limit on the whole send ends it.
+    trickle: float | None = None
 
 
 class _Script:
@@ -266,6 +270,8 @@ class _WebhookServer(ThreadingHTTPServer):
     daemon_threads = True
     collector: _Collector
     script: _Script
+    trickles_end: threading.Event  # set: every trickling answer breaks off
+    gate: threading.Event  # clear: answers are held (the request is recorded first)
 
 
 class _WebhookHandler(BaseHTTPRequestHandler):
@@ -286,12 +292,48 @@ class _WebhookHandler(BaseHTTPRequestHandler):
                 status=response.status,
             )
         )
-        self.send_response(response.status)
+        if response.trickle is not None:
+            self._trickle(response.trickle)
+            return
+        if self.server.gate.is_set():
+            self.send_response(response.status)
+        elif not self._hold(response.status):
+            return
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         self.wfile.write(response.body)
+
+    def _hold(self, status: int) -> bool:
+        """Begin the answer, then keep it going one byte a second until the gate opens (never idle
+        long enough for a client's read timeout); False if the client gave up meanwhile."""
+        try:
+            self.wfile.write(f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\nX-Held: ".encode())
+            self.wfile.flush()
+            while not self.server.gate.wait(1.0):
+                self.wfile.write(b"a")
+                self.wfile.flush()
+            self.wfile.write(b"\r\n")
+        except OSError:
+            self.close_connection = True
+            return False
+        self._headers_buffer: list[bytes] = []
+        return True
+
+    def _trickle(self, every: float) -> None:
+        self.close_connection = True
+        try:
+            for byte in b"HTTP/1.1 200 OK\r\nX-Trickle: ":
+                if self.server.trickles_end.wait(every):
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            while not self.server.trickles_end.wait(every):
+                self.wfile.write(b"a")
+                self.wfile.flush()
+        except OSError:  # the client gave up and closed the connection
+            pass
 
     do_POST = _handle
     do_PUT = _handle
@@ -319,6 +361,9 @@ class WebhookReceiver:
         server = _WebhookServer(("127.0.0.1", 0), _WebhookHandler)
         server.collector = self._collector
         server.script = self._script
+        server.trickles_end = threading.Event()
+        server.gate = threading.Event()
+        server.gate.set()
         self._server = server
         # A short poll interval keeps shutdown() (every test's teardown) quick.
         self._thread = threading.Thread(
@@ -331,6 +376,8 @@ class WebhookReceiver:
 
     def stop(self) -> None:
         if self._server is not None:
+            self._server.trickles_end.set()
+            self._server.gate.set()
             self._server.shutdown()
             self._server.server_close()
             self._server = None
@@ -398,3 +445,32 @@ class WebhookReceiver:
     ) -> None:
         """Change what every unscripted request gets."""
         self._script.default = Response(status, dict(headers or {}), body)
+
+    def trickle(self, every: float = 2.0) -> None:
+        """From now on answer every request one byte per ``every`` seconds, never finishing.
+
+        ``recover()`` breaks off the answers trickling and answers normally again.
+        """
+        assert self._server is not None, "receiver not started"
+        self._server.trickles_end.clear()
+        self._script.default = Response(trickle=every)
+
+    def recover(self) -> None:
+        """Break off every trickling answer (the connection closes) and answer 200 "ok" from now on."""
+        assert self._server is not None, "receiver not started"
+        self._script.default = Response()
+        self._server.trickles_end.set()
+
+    def hold_answers(self) -> None:
+        """Record requests as they come but finish no answer until ``answer()``.
+
+        A held answer is begun and kept going a byte a second, so the sender waits
+        rather than timing out.
+        """
+        assert self._server is not None, "receiver not started"
+        self._server.gate.clear()
+
+    def answer(self) -> None:
+        """Answer the held requests, and every request from now on."""
+        assert self._server is not None, "receiver not started"
+        self._server.gate.set()

@@ -5,7 +5,15 @@ per-service throttle on that object (at least 5.5 s between two emails, 1.2 s
 between two Slack posts, none for json://), so reusing the Channel is what makes
 apprise pace a burst of alerts. The throttle sleeps inside ``send()``; run each
 channel's sends one after another in a worker thread (``send`` also serialises
-them itself), never on the event loop.
+them itself), never on the event loop: ``alerts.lanes`` does, and bounds each
+send's time.
+
+Apprise's own time limit per service is turned off, and it sends in the calling
+thread (no ``async_mode``). With the limit on, apprise runs each send in a small
+pool of threads shared by every channel of the process, stops waiting after 60 s
+but leaves the thread blocked on a receiver that trickles: a few such receivers
+fill the pool and hold up every channel, and the pool's threads are joined at
+exit, so the process cannot stop. The lane's timeout replaces it.
 
 ``send()`` never raises: apprise answers True/False, so the reason for a failure
 is taken from the log lines apprise wrote during that one call (WARNING and
@@ -38,7 +46,7 @@ import requests
 from monitor import http_headers
 from monitor.alerts.render import Message
 from monitor.errors import MonitorError
-from monitor.redact import redact_text, redact_url, url_secrets
+from monitor.redact import channel_secrets, redact_channel_url, redact_text, remember_secrets
 
 # The built-in channel that prints text messages to stdout (not an apprise URL).
 CONSOLE_URLS = frozenset({"console", "console://"})
@@ -86,13 +94,17 @@ def _asset() -> apprise.AppriseAsset:
         app_url="https://github.com/news-monitor/news-monitor",
         # Nothing written under the service user's home; the outbox is our memory.
         storage_mode="memory",
+        # Send in the caller's thread with no time limit of apprise's: see the module's docstring.
+        service_timeout=0,
+        async_mode=False,
     )
 
 
 def _load(url: str, asset: apprise.AppriseAsset) -> Any:
     """The apprise plugin instance for ``url``, or ChannelURLError saying why not."""
-    redacted = redact_url(url)
-    secrets = url_secrets(url)
+    redacted = redact_channel_url(url)
+    secrets = channel_secrets(url)
+    remember_secrets(secrets)  # apprise's and urllib3's own log lines may quote them (a webhook's path)
     if "://" not in url:
         raise ChannelURLError(redacted, "not an apprise URL (expected scheme://...)")
     scheme = url.strip().split("://", 1)[0].lower()
@@ -133,9 +145,10 @@ def _trim(text: str, limit: int = REASON_LIMIT) -> str:
 # "Retry-After" (429 Too Many Requests, 503 Unavailable) would be lost. Its
 # HTTP plugins send through requests, so we observe every response requests
 # hands back. Each send puts a fresh box in a context variable; apprise runs
-# the plugin in a worker thread with a copy of our context (for its own log
-# capture), so the plugin's responses land in the box of the send that made
-# them. Observing only; requests' behaviour is unchanged.
+# the plugin in the calling thread (or, were it to use a worker thread, with a
+# copy of our context for its own log capture), so the plugin's responses land
+# in the box of the send that made them. Observing only; requests' behaviour is
+# unchanged.
 
 
 @dataclass
@@ -173,8 +186,8 @@ class Channel:
 
     def __init__(self, name: str, url: str) -> None:
         self.name = name
-        self.redacted_url = redact_url(url)
-        self._secrets = url_secrets(url)
+        self.redacted_url = redact_channel_url(url)
+        self._secrets = channel_secrets(url)
         self._console = is_console(url)
         # Sends are sequential per channel: apprise's throttle state is per object.
         self._lock = threading.Lock()

@@ -2,9 +2,19 @@
 
 Delivery reads only the outbox that polls wrote. An alert is marked sent only
 after its channel took it, so a crash between the two re-sends at most the
-alert in flight (at-least-once). Each channel's alerts go out one after the
-other in a worker thread (apprise blocks, and throttles per channel object);
-different channels proceed side by side.
+alert in flight (at-least-once).
+
+Each channel has its own lane (``alerts.lanes``): its alerts go out one after
+the other (apprise blocks, and paces per channel object), each send cut off
+after ``delivery.send_timeout``, and a slow or dead channel delays only its own
+lane. The daemon starts the lanes that have work (``start_due``) and never
+waits for one; ``poll --once`` waits for them all (``deliver_all``).
+
+Before a message is sent its rows are claimed in the outbox, a lease under this
+process's name that outlasts the send (``send_timeout`` + ``CLAIM_MARGIN``):
+another process delivering from the same database (``poll --once`` beside the
+daemon) neither sees nor claims them. Marking a row ends its claim; a process
+that dies leaves its claims to run out, after which the rows are due again.
 
 A due row is either *pending* (sent on its own) or *held* (released now: the
 held rows of a channel go out together as one digest). Before sending, the
@@ -16,14 +26,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import secrets
+import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from monitor.alerts import pacing
 from monitor.alerts.channels import SendResult
 from monitor.alerts.digest import DigestEntry, group_digest
+from monitor.alerts.lanes import Lane
 from monitor.alerts.render import AlertView, Message, render_digest
 from monitor.alerts.retry import give_up, retry_delay
 from monitor.assembly import ChannelSetup, Setup
@@ -32,7 +46,10 @@ from monitor.store import AlertStatus, PendingAlert, Storage
 
 log = logging.getLogger("monitor.deliver")
 
-BATCH = 200  # due rows read per round
+BATCH = 200  # due rows of a channel read per round
+# A claim outlasts its send by this much: rendering, recording the outcome (which may
+# wait for the database's write lock), a busy event loop.
+CLAIM_MARGIN = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -53,10 +70,13 @@ class DeliveryReport:
         return self.sent + self.failed + self.dead + self.held
 
 
-@dataclass
-class _ChannelWork:
-    singles: list[PendingAlert] = field(default_factory=list)  # sent one by one
-    digest: list[PendingAlert] = field(default_factory=list)  # released held rows: one message
+# What to send for the claimed rows of one message: one alert, or a digest of several.
+Compose = Callable[[ChannelSetup, Sequence[PendingAlert]], Message]
+
+
+def claim_owner() -> str:
+    """This process's name on the outbox rows it claims: host, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class Deliverer:
@@ -75,7 +95,9 @@ class Deliverer:
         self.metrics = metrics
         self.rng = rng or random.Random()
         self.stopping = False  # set on shutdown: finish the send in flight, start no other
+        self.owner = claim_owner()
         self.channels: dict[str, ChannelSetup] = {}
+        self.lanes: dict[str, Lane] = {}
         self.configure(setup)
 
     def configure(self, setup: Setup) -> None:
@@ -89,15 +111,54 @@ class Deliverer:
         self.channels = channels
         self.setup = setup
 
-    async def deliver_due(self, limit: int = BATCH) -> DeliveryReport:
-        """One round: at most ``limit`` due rows, each channel in its own lane."""
-        now = self.clock()
-        work, held = self._plan(self.store.due_alerts(now, limit=limit), now)
-        reports = await asyncio.gather(*(self._deliver_channel(name, plan) for name, plan in work.items()))
-        total = DeliveryReport(held=held)
-        for report in reports:
-            total += report
+    @property
+    def send_timeout(self) -> float:
+        return self.setup.config.settings.delivery.send_timeout.total_seconds()
+
+    def lane(self, name: str) -> Lane:
+        lane = self.lanes.get(name)
+        if lane is None:
+            lane = self.lanes[name] = Lane(name)
+        return lane
+
+    def start_due(self) -> list[str]:
+        """Start the lane of each channel with alerts due and return at once; the channels started.
+
+        A lane still busy is not waited for: it is told to look again before it ends.
+        """
+        started = []
+        if self.stopping:
+            return started
+        for name in self.store.due_channels(self.clock()):
+            lane = self.lane(name)
+            if lane.busy:
+                lane.again = True
+                continue
+            lane.again = False
+            lane.task = asyncio.get_running_loop().create_task(self._run_lane(name), name=f"deliver:{name}")
+            started.append(name)
+        return started
+
+    async def _run_lane(self, name: str) -> DeliveryReport:
+        """Rounds on one channel until nothing more is due there."""
+        lane = self.lane(name)
+        total = DeliveryReport()
+        try:
+            while not self.stopping:
+                lane.again = False
+                report = await self._deliver_channel(name)
+                total += report
+                if report.settled == 0 and not lane.again:
+                    break
+        except Exception:  # a database failure, say: logged, and the next tick starts the lane again
+            log.exception("deliver.lane_failed", extra={"channel": name})
         return total
+
+    async def deliver_due(self, limit: int = BATCH) -> DeliveryReport:
+        """One round, waited for: up to ``limit`` due rows of each channel, the channels side by side."""
+        names = [name for name in self.store.due_channels(self.clock()) if not self.lane(name).busy]
+        reports = await asyncio.gather(*(self._deliver_channel(name, limit) for name in names))
+        return sum(reports, DeliveryReport())
 
     async def deliver_all(self) -> DeliveryReport:
         """Rounds until nothing is due now (what ``poll --once`` waits for)."""
@@ -109,49 +170,81 @@ class Deliverer:
                 return total
         return total
 
-    def _plan(self, due: Sequence[PendingAlert], now: datetime) -> tuple[dict[str, _ChannelWork], int]:
-        """Sort due rows per channel into singles and digest; hold what the pacing holds now."""
-        work: dict[str, _ChannelWork] = {}
+    async def stop(self, grace: float) -> int:
+        """Stop delivering: sends in flight get ``grace`` seconds, then are abandoned; how many were.
+
+        Every claim of this process ends, so what was not sent is pending as it was, due at the
+        next start (or for another process) at once.
+        """
+        self.stopping = True
+        running = [lane.task for lane in self.lanes.values() if lane.task is not None and lane.busy]
+        abandoned: set[asyncio.Task[DeliveryReport]] = set()
+        if running:
+            _, abandoned = await asyncio.wait(running, timeout=grace)
+            for task in abandoned:
+                task.cancel()
+            await asyncio.gather(*abandoned, return_exceptions=True)
+        released = self.store.release_claims(self.owner)
+        if abandoned or released:
+            log.warning(
+                "deliver.stopped",
+                extra={
+                    "abandoned_sends": len(abandoned),
+                    "released": released,
+                    "note": "pending, sent at the next start",
+                },
+            )
+        return len(abandoned)
+
+    async def _deliver_channel(self, name: str, limit: int = BATCH) -> DeliveryReport:
+        """One round on one channel: its pending rows one by one, then its released held rows as one digest."""
+        due = self.store.due_alerts(self.clock(), limit=limit, channel=name)
+        report = DeliveryReport()
+        for alert in (a for a in due if a.status != AlertStatus.HELD):
+            if self.stopping:
+                return report
+            report += await self._deliver(name, [alert], lambda c, alerts: c.renderer.render(_view(alerts[0]), c.kind))
+        digest = [a for a in due if a.status == AlertStatus.HELD]
+        if digest and not self.stopping:
+            report += await self._deliver(name, digest, _digest)
+        return report
+
+    async def _deliver(self, name: str, alerts: Sequence[PendingAlert], compose: Compose) -> DeliveryReport:
+        """Claim the rows of one message, hold what the pacing holds now, send the rest, record the outcome."""
+        now = self.clock()
+        lease = timedelta(seconds=self.send_timeout) + CLAIM_MARGIN
+        claimed = set(self.store.claim_alerts([a.id for a in alerts], self.owner, now, now + lease))
+        alerts, held = self._hold([a for a in alerts if a.id in claimed], now)
+        report = DeliveryReport(held=held)
+        if alerts:
+            result = await self._send(name, alerts, compose)
+            report += await self._settle(name, alerts, result)
+        return report
+
+    def _hold(self, alerts: Sequence[PendingAlert], now: datetime) -> tuple[list[PendingAlert], int]:
+        """The rows to send now, and how many the pacing holds instead (quiet hours, a digest rule)."""
+        send = []
         held = 0
-        for alert in due:
-            is_held = alert.status == AlertStatus.HELD
-            decision = pacing.decide_due(self.setup.policy(alert.rule), now, held=is_held)
+        for alert in alerts:
+            decision = pacing.decide_due(self.setup.policy(alert.rule), now, held=alert.status == AlertStatus.HELD)
             if decision.action == "hold" and decision.release_at is not None:
                 self.store.mark_held(alert.id, decision.reason, decision.release_at)
                 log.info("alert.held", extra={"alert": alert.id, "rule": alert.rule, "reason": decision.reason})
                 held += 1
-                continue
-            plan = work.setdefault(alert.channel, _ChannelWork())
-            (plan.digest if is_held else plan.singles).append(alert)
-        return work, held
+            else:
+                send.append(alert)
+        return send, held
 
-    async def _deliver_channel(self, name: str, work: _ChannelWork) -> DeliveryReport:
-        report = DeliveryReport()
+    async def _send(self, name: str, alerts: Sequence[PendingAlert], compose: Compose) -> SendResult:
         channel = self.channels.get(name)
-        for alert in work.singles:
-            if self.stopping:
-                return report
-            result = await self._send(channel, [alert], lambda c, a=alert: c.renderer.render(_view(a), c.kind))
-            report += await self._settle(name, [alert], result)
-        if work.digest and not self.stopping:
-            result = await self._send(channel, work.digest, lambda c: _digest(c, work.digest))
-            report += await self._settle(name, work.digest, result)
-        return report
-
-    async def _send(
-        self,
-        channel: ChannelSetup | None,
-        alerts: Sequence[PendingAlert],
-        message: Callable[[ChannelSetup], Message],
-    ) -> SendResult:
         if channel is None:
-            return SendResult(ok=False, reason=f"channel {alerts[0].channel!r} is not in the config any more")
+            return SendResult(ok=False, reason=f"channel {name!r} is not in the config any more")
         try:
-            rendered = message(channel)
+            rendered = compose(channel, alerts)
         except Exception as exc:  # a template bug must not lose the alert: keep it and say why
             log.exception("alert.render_failed", extra={"alerts": [a.id for a in alerts], "channel": channel.name})
             return SendResult(ok=False, reason=f"rendering the alert failed: {exc}")
-        return await asyncio.to_thread(channel.sender.send, rendered)
+        return await self.lane(name).send(channel.sender.send, rendered, self.send_timeout)
 
     async def _settle(self, name: str, alerts: Sequence[PendingAlert], result: SendResult) -> DeliveryReport:
         """Record what became of one message: its alerts sent, retried later, or dead."""
@@ -195,7 +288,9 @@ class Deliverer:
         if name != self.setup.config.settings.admin_channel:
             stories = "\n".join(f"  #{a.id} {a.title} {a.link or ''}" for a in alerts)
             await self.notify_admin(
-                f"news-monitor: alert #{ids[0]} given up" if len(ids) == 1 else f"news-monitor: {len(ids)} alerts given up",
+                f"news-monitor: alert #{ids[0]} given up"
+                if len(ids) == 1
+                else f"news-monitor: {len(ids)} alerts given up",
                 f"Rule {alerts[0].rule!r} could not reach channel {name!r} within the retry window.\n"
                 f"{stories}\nLast error: {reason}\n"
                 f"Send again with: news-monitor alerts retry {' '.join(map(str, ids))}",
@@ -225,12 +320,14 @@ class Deliverer:
         channel = self.channels.get(name) if name else None
         if channel is None:
             return
-        result = await asyncio.to_thread(channel.sender.send, Message(title=title, body=body, format="text"))
+        message = Message(title=title, body=body, format="text")
+        result = await self.lane(name).send(channel.sender.send, message, self.send_timeout)
         if not result.ok:
             log.warning("admin.notify_failed", extra={"channel": name, "error": result.reason})
 
 
 def _digest(channel: ChannelSetup, alerts: Sequence[PendingAlert]) -> Message:
+    """The held rows of one channel, released together, as one digest message."""
     entries = [
         (channel.name, DigestEntry(a.id, a.rule, a.title, a.link, a.feed, a.outlets, a.published_at)) for a in alerts
     ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from monitor.cli.common import _fail, _load, _setup, _storage, _when, config_option
+from monitor.display import shown
 
 
 @click.group()
@@ -44,7 +45,7 @@ def alerts_list(config_dir: Path, status: str | None, rule: str | None, limit: i
             AlertStatus.HELD: f"held until {when}",
         }.get(row.status, str(row.status))
         click.echo(f"#{row.id}  {state}  rule={row.rule} channel={row.channel} attempts={row.attempts}")
-        click.echo(f"    [{row.feed}] {row.title}")
+        click.echo(shown(f"    [{row.feed}] {row.title}"))
         if len(row.outlets) > 1:
             click.echo(f"    outlets: {', '.join(row.outlets)}")
         if row.reason:
@@ -78,6 +79,9 @@ def alerts_retry(config_dir: Path, alert_ids: tuple[int, ...], dead: bool) -> No
 @click.argument("channel")
 def notify_test(config_dir: Path, channel: str) -> None:
     """Send a test message to CHANNEL and say why when it fails."""
+    import asyncio
+
+    from monitor.alerts.lanes import Lane
     from monitor.alerts.render import render_test_message
 
     setup = _setup(config_dir)
@@ -85,7 +89,8 @@ def notify_test(config_dir: Path, channel: str) -> None:
     if found is None:
         raise click.BadParameter(f"no channel named {channel!r} (channels: {', '.join(setup.channels)})")
     message = render_test_message(channel, found.kind, datetime.now(UTC), found.renderer)
-    result = found.sender.send(message)
+    timeout = setup.config.settings.delivery.send_timeout.total_seconds()
+    result = asyncio.run(Lane(channel).send(found.sender.send, message, timeout))  # bounded, as the daemon's sends
     if not result.ok:
         _fail(f"channel {channel!r} ({found.sender.redacted_url}) failed: {result.reason or 'no reason given'}")
     click.echo(f"sent a test message to {channel!r} ({found.sender.redacted_url})", err=True)
