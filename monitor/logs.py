@@ -1,5 +1,8 @@
 """Structured logs: one line per event, ``key=value`` by default or JSON.
 
+Every line is redacted as it is formatted (``redact.redact_log_line``): no URL's
+credentials, and no channel's secrets in the lines of libraries, reach the log.
+
 Code logs an event name as the message and the details as ``extra``:
 ``log.info("poll.done", extra={"feed": name, "fresh": 3})`` becomes
 ``2026-11-27T06:50:00Z INFO poll.done feed=bbc-world fresh=3``.
@@ -12,6 +15,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from monitor.redact import redact_log_line
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
@@ -36,7 +41,7 @@ class KeyValueFormatter(logging.Formatter):
         line = " ".join(parts)
         if record.exc_info:
             line += " traceback=" + _quote(self.formatException(record.exc_info))
-        return line
+        return redact_log_line(line, record.name)
 
 
 class JsonFormatter(logging.Formatter):
@@ -49,7 +54,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             payload["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str, ensure_ascii=False)
+        return redact_log_line(json.dumps(payload, default=str, ensure_ascii=False), record.name)
 
 
 def setup_logging(level: str = "INFO", fmt: str = "kv") -> None:

@@ -14,6 +14,7 @@ from click.core import ParameterSource
 
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError
+from monitor.redact import redact_text
 
 if TYPE_CHECKING:
     from monitor.assembly import Setup
@@ -78,7 +79,7 @@ def _setup(config_dir: Path) -> Setup:
 
 def _problems(exc: ConfigError) -> NoReturn:
     for problem in exc.problems:
-        click.echo(problem, err=True)
+        click.echo(redact_text(problem), err=True)  # a problem may quote a URL with its credentials
     sys.exit(1)
 
 
@@ -94,7 +95,7 @@ def _storage(config: Config, *, create: bool = False) -> Iterator[Storage]:
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"news-monitor: {message}", err=True)
+    click.echo(f"news-monitor: {redact_text(message)}", err=True)
     sys.exit(code)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.durations import format_duration
+from monitor.redact import redact_text
 from monitor.store.records import FeedHistory
 from monitor.store.records import HealthState as State
 
@@ -40,7 +41,8 @@ def assess(feed: FeedHistory, now: datetime, settings: HealthSettings) -> Assess
     if feed.failing_since is not None and now - feed.failing_since >= settings.failing_after:
         return Assessment(
             "failing",
-            f"feed {feed.name!r} has failed every poll for {format_duration(now - feed.failing_since)}: {feed.last_error}",
+            f"feed {feed.name!r} has failed every poll for {format_duration(now - feed.failing_since)}: "
+            f"{redact_text(feed.last_error or 'no reason recorded')}",  # an error may quote the URL's credentials
         )
     silence = silence_threshold(feed.items_in_window, settings)
     if silence is not None and feed.last_item_at is not None and now - feed.last_item_at >= silence:
