@@ -26,7 +26,8 @@ from pydantic import (
 )
 
 from monitor.durations import parse_duration
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, FeedUrlError
+from monitor.feeds.urls import check_feed_url
 from monitor.items import FeedSpec, KnownEntity
 
 MONITOR_FILE = "monitor.yaml"
@@ -65,11 +66,20 @@ class _Strict(BaseModel):
 class PollSettings(_Strict):
     default_interval: Duration = timedelta(minutes=10)
     min_interval: Duration = timedelta(minutes=2)
-    max_interval: Duration = timedelta(hours=6)
+    max_interval: Duration = timedelta(hours=1)  # the longest a healthy feed waits, however quiet
+    max_error_interval: Duration = timedelta(hours=6)  # the longest error backoff of a failing feed
     concurrency: int = Field(default=32, ge=1, le=1024)
     per_host: int = Field(default=4, ge=1, le=64)  # requests in flight to one host at a time
     timeout: Duration = timedelta(seconds=30)
     max_bytes: Size = 10 * 1024 * 1024
+    # A feed whose parsing takes longer fails, and its parser process is replaced.
+    parse_timeout: Duration = timedelta(seconds=20)
+    # Of each item's text stored (titles: 1,000); the rest is cut, marked with an ellipsis.
+    max_text_chars: int = Field(default=100_000, ge=1_000, le=10_000_000)
+    # Feeds at this machine's or a private network's addresses: true allows them, false refuses them all;
+    # unset allows them only for the feeds of monitor.yaml (not for feeds added from the CLI or an OPML
+    # file, nor for a redirect to another host). Checked when connecting, on the resolved addresses.
+    allow_private: bool | None = None
 
 
 class NlpSettings(_Strict):
@@ -83,6 +93,8 @@ class DeliverySettings(_Strict):
     retry_initial: Duration = timedelta(seconds=30)
     retry_max: Duration = timedelta(hours=1)
     retry_window: Duration = timedelta(hours=24)
+    # The longest one send may take (apprise's pacing included); beyond it the send counts as failed.
+    send_timeout: Duration = timedelta(seconds=30)
 
 
 class RetentionSettings(_Strict):
@@ -100,6 +112,63 @@ class HealthSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
     allow_remote: bool = False  # listen on a non-loopback address: anyone who reaches it may read it
+
+
+class WebSubSettings(_Strict):
+    """Push from WebSub hubs (see monitor/feeds/websub.py): on when ``callback`` is set.
+
+    Hubs call ``callback`` (a public https URL, one path segment per
+    subscription added); a reverse proxy terminating TLS passes those requests
+    on to ``listen``, where the daemon answers them.
+    """
+
+    enabled: bool = True
+    callback: str | None = None
+    listen: str = "127.0.0.1:8751"  # host:port of the callback server
+    lease: Duration = timedelta(days=7)  # asked of each hub, which has the last word
+    allow_remote: bool = False  # listen on a non-loopback address rather than behind a local proxy
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and self.callback is not None
+
+    @property
+    def host(self) -> str:
+        return _split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return _split_listen(self.listen)[1]
+
+    @field_validator("callback")
+    @classmethod
+    def _public_https(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        if not re.match(r"^https://[^/\s?#]+(/[^\s?#]*)?$", url, re.IGNORECASE):
+            raise ValueError(f"callback must be an https:// URL without query or fragment, got {url!r}")
+        return url
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, listen: str) -> str:
+        _split_listen(listen)
+        return listen
+
+    @field_validator("lease")
+    @classmethod
+    def _lease_bounds(cls, lease: timedelta) -> timedelta:
+        if not timedelta(minutes=1) <= lease <= timedelta(days=365):
+            raise ValueError("lease must be between 1m and 365d")
+        return lease
+
+
+def _split_listen(listen: str) -> tuple[str, int]:
+    """``127.0.0.1:8751`` or ``[::1]:8751`` -> host and port."""
+    match = re.match(r"^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]]+)):(\d{1,5})$", listen.strip())
+    if not match or int(match.group(3)) > 65535:
+        raise ValueError(f"expected host:port (for example 127.0.0.1:8751), got {listen!r}")
+    return match.group(1) or match.group(2), int(match.group(3))
 
 
 class FeedHealthSettings(_Strict):
@@ -132,19 +201,23 @@ class FeedConfig(_Strict):
 
     @field_validator("url")
     @classmethod
-    def _http_only(cls, url: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", url, re.IGNORECASE):
-            raise ValueError(f"feed url must start with http:// or https://, got {url!r}")
-        return url
+    def _feed_url(cls, url: str) -> str:
+        # The rule every way in shares (feeds add, OPML import, discovery, redirects).
+        try:
+            return check_feed_url(url)
+        except FeedUrlError as exc:
+            raise ValueError(f"feed URL {exc}") from None
 
 
 class MonitorSettings(_Strict):
     database: Path = Path("var/news-monitor.db")
+    control_socket: Path | None = None  # the daemon's local control socket; default: beside the database, .sock
     poll: PollSettings = PollSettings()
     nlp: NlpSettings = NlpSettings()
     delivery: DeliverySettings = DeliverySettings()
     retention: RetentionSettings = RetentionSettings()
     health: HealthSettings = HealthSettings()
+    websub: WebSubSettings = WebSubSettings()
     stories: StorySettings = StorySettings()
     feed_health: FeedHealthSettings = FeedHealthSettings()
     admin_channel: str | None = None
@@ -438,12 +511,33 @@ def _check_settings(
             f"health.host {settings.health.host!r} is not a loopback address; the endpoint has no "
             "authentication: set health.allow_remote: true if that is what you want",
         )
+    websub = settings.websub
+    if websub.model_fields_set and websub.enabled and websub.callback is None:
+        problems.add(
+            file,
+            located.position(("websub",)),
+            "websub.callback is required: the public https URL that hubs call (or set websub.enabled: false)",
+        )
+    if websub.active and not websub.allow_remote and not is_loopback(websub.host):
+        problems.add(
+            file,
+            located.position(("websub", "listen")),
+            f"websub.listen {websub.listen!r} is not a loopback address; put a reverse proxy in front of it, "
+            "or set websub.allow_remote: true if that is what you want",
+        )
     if settings.delivery.retry_initial > settings.delivery.retry_max:
         problems.add(
             file, located.position(("delivery", "retry_initial")), "delivery.retry_initial is above delivery.retry_max"
         )
     if settings.poll.min_interval > settings.poll.max_interval:
         problems.add(file, located.position(("poll", "min_interval")), "poll.min_interval is above poll.max_interval")
+    if settings.poll.max_error_interval < settings.poll.max_interval:
+        problems.add(
+            file,
+            located.position(("poll", "max_error_interval")),
+            "poll.max_error_interval is below poll.max_interval; a failing feed may wait longer than a quiet one, "
+            "not less",
+        )
 
 
 def _check_entities(

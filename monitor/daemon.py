@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -22,17 +23,20 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor import systemd
+from monitor import control, systemd
 from monitor.alerts.deliver import Deliverer, DeliveryReport
 from monitor.assembly import Setup, load_setup
 from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config
 from monitor.entities import EntityExtractor, load_pipeline
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, NotFoundError
 from monitor.feeds import health as feed_health
+from monitor.feeds import schedule
 from monitor.feeds.fetch import new_client
 from monitor.health import HealthCheck, HealthServer, Metrics
 from monitor.pipeline import PollReport, Runtime, enrich_backlog, poll_feeds
 from monitor.store import FeedState, Storage, open_storage
+from monitor.subscriber import TICK_SECONDS as WEBSUB_TICK_SECONDS
+from monitor.subscriber import Subscriber
 
 log = logging.getLogger("monitor.daemon")
 
@@ -41,6 +45,8 @@ CONFIG_WATCH_SECONDS = 2.0
 MAINTENANCE_SECONDS = 3600.0
 FEED_HEALTH_SECONDS = 300.0
 SHUTDOWN_GRACE_SECONDS = 10.0
+# On shutdown a send in flight gets this long to finish; then it is abandoned and its alert stays pending.
+SEND_GRACE_SECONDS = 2.0
 
 
 def utcnow() -> datetime:
@@ -71,11 +77,12 @@ class Monitor:
         self.store.sync_feeds(config.feed_specs(), clock())
         self._config_stamp = _config_stamp(config.directory)
         self._inflight: dict[str, asyncio.Task[PollReport]] = {}
+        self._reschedule_after_poll: set[str] = set()  # feeds whose interval changed while a poll ran
         self._delivery_lock = asyncio.Lock()
-        self._deliver_again = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self.scheduler: AsyncIOScheduler | None = None
+        self.subscriber: Subscriber | None = None  # WebSub, when websub.callback is set
 
     @classmethod
     def open(cls, config_dir: Path, clock: Callable[[], datetime] = utcnow) -> Monitor:
@@ -100,7 +107,10 @@ class Monitor:
     async def close(self) -> None:
         await self.runtime.client.aclose()
         self.runtime.close()
-        self.store.close()
+        try:
+            self.store.release_claims(self.deliverer.owner)  # a send cut short: its alert is due again at once
+        finally:
+            self.store.close()
 
     # --- one-shot ------------------------------------------------------------
 
@@ -177,17 +187,53 @@ class Monitor:
             config = setup.config
             if config.settings.database.resolve() != self.config.settings.database.resolve():
                 log.warning("config.database_changed", extra={"note": "a new database path takes effect on restart"})
+            before = {feed.id: (feed.url, self.runtime.limits(feed)) for feed in self.store.feeds()}
             self.setup = setup
             self.runtime.setup = setup
             self.runtime.extractor = self._extractor(config)
             self.deliverer.configure(setup)
             self._declare_metrics(config)
             self.store.sync_feeds(config.feed_specs(), self.clock())
+            self._reschedule(before)
             log.info("config.reloaded", extra={"summary": config.summary()})
             return True
         finally:
             self._config_stamp = _config_stamp(self.config.directory)
             systemd.notify("READY=1")
+
+    def _reschedule(self, before: dict[int, tuple[str, schedule.Limits]]) -> None:
+        """Apply a changed interval (or poll limits) at once, not after the wait decided under the old one.
+
+        ``before``: each feed's URL and limits before the reload. New feeds and
+        feeds whose URL changed are due now already; a failing feed keeps its
+        backoff (a server may have asked for it).
+        """
+        for feed in self.store.feeds():
+            old = before.get(feed.id)
+            if old is None or old[0] != feed.url or old[1] == self.runtime.limits(feed) or feed.error_count:
+                continue
+            if feed.name in self._inflight:
+                self._reschedule_after_poll.add(feed.name)  # its poll is about to write the old schedule
+                continue
+            self._reschedule_feed(feed)
+
+    def _reschedule_changed(self, name: str) -> None:
+        """After a poll that ran across a reload: its next poll again, under the new interval."""
+        try:
+            feed = self.store.feed(name)
+        except NotFoundError:
+            return  # the reload removed it
+        if not feed.error_count:
+            self._reschedule_feed(feed)
+
+    def _reschedule_feed(self, feed: FeedState) -> None:
+        now = self.clock()
+        entries = None if feed.interval is not None else self.store.entries_last_week(feed.id, now)
+        limits = self.runtime.limits(feed)
+        next_poll = schedule.after_change(now, feed.last_polled_at, limits, entries_last_week=entries)
+        self.store.reschedule_feed(feed.id, next_poll.at, next_poll.reason)
+        at = next_poll.at.isoformat(timespec="seconds")
+        log.info("poll.rescheduled", extra={"feed": feed.name, "next_poll": at, "reason": next_poll.reason})
 
     async def _watch_config(self) -> None:
         # A coroutine so that it runs on the event loop, like everything that touches the store.
@@ -226,8 +272,10 @@ class Monitor:
         watchdog = systemd.watchdog_interval()
         if watchdog:
             scheduler.add_job(self._watchdog, "interval", seconds=watchdog, id="watchdog")
+        await self._start_websub(scheduler)  # before the first poll, which may discover a hub
         scheduler.start()
         server = await self._start_health_server()
+        control_server = await self._start_control()
         log.info(
             "daemon.started",
             extra={"config": str(self.config.directory), "database": str(self.config.settings.database), "summary": self.config.summary()},
@@ -237,16 +285,42 @@ class Monitor:
             await self._stopping.wait()
         finally:
             systemd.notify("STOPPING=1")
+            if control_server is not None:
+                control_server.stop_listening()  # from now on `poll --feed` polls by itself
             # Pause rather than shut down first: shutting down cancels running
             # jobs, and a send cut short would be repeated after the restart.
             scheduler.pause()
             self.runtime.stopping = True
             self.deliverer.stopping = True
+            if self.subscriber is not None:
+                await self.subscriber.stop()  # hubs keep what we could not take, and push it again
             await self._drain()
             scheduler.shutdown(wait=False)
+            if control_server is not None:
+                await control_server.close()
             if server is not None:
                 await server.stop()
             log.info("daemon.stopped")
+
+    async def _start_control(self) -> control.ControlServer | None:
+        """The local control socket through which `poll --feed NAME` asks this daemon to poll."""
+        server = control.ControlServer(control.socket_path(self.config.settings), self.answer)
+        return server if await server.start() else None
+
+    async def answer(self, request: control.Request) -> control.Reply:
+        """A control request: poll the feed now (or join its poll in progress) and report it."""
+        if self._stopping.is_set():
+            return control.failure("stopping", "the daemon is stopping")
+        try:
+            feed = self.store.feed(request.feed)
+        except NotFoundError as exc:
+            return control.failure("not_found", str(exc))
+        running = self._inflight.get(feed.name)
+        log.info("control.poll", extra={"feed": feed.name, "joined": running is not None})
+        # Shielded: a client that goes away does not cancel the poll.
+        report = await asyncio.shield(running or self._start_poll(feed))
+        fields = {name: getattr(report, name) for name in control.REPORT_FIELDS}
+        return {"ok": True, "pid": os.getpid(), "joined": running is not None, "reports": [fields]}
 
     async def _start_health_server(self) -> HealthServer | None:
         settings = self.config.settings.health
@@ -262,6 +336,23 @@ class Monitor:
         )
         await server.start()
         return server
+
+    async def _start_websub(self, scheduler: AsyncIOScheduler) -> None:
+        """Subscribe to the hubs feeds advertise, when websub.callback is set (changes apply on restart)."""
+        settings = self.config.settings.websub
+        if not settings.active:
+            return
+        self.subscriber = Subscriber(settings, self.runtime, self.clock, on_push=self._pushed)
+        await self.subscriber.start()
+        scheduler.add_job(
+            self.subscriber.tick, "interval", seconds=WEBSUB_TICK_SECONDS, id="websub", next_run_time=utcnow()
+        )
+
+    def _pushed(self, report: PollReport) -> None:
+        """A hub pushed news: its alerts go out now, as a poll's would."""
+        if report.alerts:
+            self._deliver_soon()
+        self._observe(report)
 
     async def _watchdog(self) -> None:
         # Sent from the event loop: a stalled loop stops the pings and systemd restarts us.
@@ -279,17 +370,26 @@ class Monitor:
         self.health.tick()
         for feed in self.store.feeds_due(self.clock()):
             if feed.name not in self._inflight and not self._stopping.is_set():
-                task = asyncio.create_task(self._poll(feed), name=f"poll:{feed.name}")
-                self._inflight[feed.name] = task
+                self._start_poll(feed)
+
+    def _start_poll(self, feed: FeedState) -> asyncio.Task[PollReport]:
+        task = asyncio.create_task(self._poll(feed), name=f"poll:{feed.name}")
+        self._inflight[feed.name] = task
+        return task
 
     async def _poll(self, feed: FeedState) -> PollReport:
         try:
             report = await self.runtime.poll(feed)
         finally:
             self._inflight.pop(feed.name, None)
+        if feed.name in self._reschedule_after_poll:
+            self._reschedule_after_poll.discard(feed.name)
+            self._reschedule_changed(feed.name)
         if report.alerts:
             self._deliver_soon()
         self._observe(report)
+        if report.advert is not None and self.subscriber is not None:
+            self._background(self.subscriber.discovered(feed, report.advert))
         return report
 
     def _observe(self, report: PollReport) -> None:
@@ -299,20 +399,23 @@ class Monitor:
 
     def _deliver_soon(self) -> None:
         """Deliver new alerts now rather than at the next delivery tick."""
-        if self._delivery_lock.locked():
-            self._deliver_again = True  # the running tick goes round once more
-        elif self.scheduler is not None:
+        if self.scheduler is not None:
             self.scheduler.modify_job("deliver", next_run_time=utcnow())
 
     async def _deliver_tick(self) -> None:
-        while True:
-            self._deliver_again = False
-            await self.deliver()
-            if not self._deliver_again or self._stopping.is_set():
-                return
+        # Starts the lane of each channel with alerts due and returns: a lane busy with a slow
+        # receiver goes on by itself, and neither this tick nor the other channels wait for it.
+        if not self._stopping.is_set():
+            self.deliverer.start_due()
 
     async def _drain(self) -> None:
-        """Let polls in flight finish their transaction; cancel what takes too long."""
+        """Stop delivering and let polls in flight finish their transaction; cancel what takes too long.
+
+        A send in flight gets SEND_GRACE_SECONDS, then is abandoned: its alert stays pending
+        (claim released) and goes out after the restart, so a receiver that trickles cannot
+        hold up the exit.
+        """
+        delivery = asyncio.create_task(self.deliverer.stop(SEND_GRACE_SECONDS))
         tasks = list(self._inflight.values())
         if tasks:
             log.info("daemon.draining", extra={"polls": len(tasks)})
@@ -320,14 +423,7 @@ class Monitor:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        # Let the send in flight finish and be recorded. Should it take too
-        # long, the outbox row stays pending and is sent after the restart.
-        try:
-            async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
-                async with self._delivery_lock:
-                    pass
-        except TimeoutError:
-            log.warning("daemon.delivery_cut_short", extra={"note": "the alert in flight is retried on the next start"})
+        await delivery
 
 
 def _config_stamp(directory: Path) -> tuple[tuple[str, float, int], ...]:

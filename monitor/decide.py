@@ -207,12 +207,15 @@ def decide_poll(
     plans: Mapping[str, RulePlan],
     *,
     now: datetime,
-    feed: FeedWrite,
+    feed: FeedWrite | None,
     backfill: bool,
     story_window: timedelta,
     threshold: float,
 ) -> Intent:
-    """What one poll of a feed means. ``backfill``: a first fetch, stored now, enriched later, alerting nobody."""
+    """What one poll of a feed means. ``backfill``: a first fetch, stored now, enriched later, alerting nobody.
+
+    ``feed`` is None for content a WebSub hub pushed: the feed's poll state stays as it is.
+    """
     if backfill:
         writes = tuple(ItemWrite(feed_id, a.item, enriched=False, backfill=True) for a in analysed)
         return Intent(now, writes, feed)

@@ -30,6 +30,18 @@ class ParseError(FeedError, ValueError):
     """The bytes of a feed could not be turned into items."""
 
 
+class FeedUrlError(FeedError, ValueError):
+    """A URL that cannot be a feed (not http or https, relative, no host...).
+
+    ``url`` is the URL as a message may show it; ``reason`` says what is wrong.
+    """
+
+    def __init__(self, url: str, reason: str):
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{url}: {reason}")
+
+
 class RuleSyntaxError(MonitorError, ValueError):
     """A watch-rule query does not parse. ``column`` is 1-based."""
 
@@ -57,3 +69,7 @@ class ConflictError(StorageError, ValueError):
 
 class DeliveryError(MonitorError):
     """A channel refused or failed to take an alert."""
+
+
+class ControlError(MonitorError, OSError):
+    """The running daemon could not be asked over its control socket, or its answer was unusable."""

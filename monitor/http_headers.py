@@ -108,3 +108,26 @@ def charset(content_type: str | None) -> str | None:
     except (LookupError, UnicodeError, ValueError):  # ValueError: a NUL in the label
         return None
     return name
+
+
+LINK_MAX_CHARS = 16 * 1024  # of a Link header read; the rest is ignored
+# <target> and its parameters. "[^<>]*" keeps the scan linear on a header made of "<" alone.
+_LINK = re.compile(r'<([^<>]*)>((?:\s*;\s*[^;,"\s=]+\s*(?:=\s*(?:"[^"]*"|[^;,\s]*))?)*)')
+_LINK_PARAM = re.compile(r';\s*([^;,"\s=]+)\s*(?:=\s*("[^"]*"|[^;,\s]*))?')
+
+
+def links(value: str | None) -> list[tuple[str, tuple[str, ...]]]:
+    """An RFC 8288 Link header as (target, relation types) pairs, in order, targets as written.
+
+    ``<https://hub.example/>; rel="hub", </feed.xml>; rel=self`` ->
+    ``[("https://hub.example/", ("hub",)), ("/feed.xml", ("self",))]``. Relation types are lower-case.
+    """
+    pairs = []
+    for match in _LINK.finditer((value or "")[:LINK_MAX_CHARS]):
+        rels: tuple[str, ...] = ()
+        for param in _LINK_PARAM.finditer(match.group(2)):
+            if param.group(1).lower() == "rel" and param.group(2):
+                rels = tuple(param.group(2).strip('"').lower().split())
+                break
+        pairs.append((match.group(1).strip(), rels))
+    return pairs

@@ -20,14 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -39,77 +34,21 @@ import httpx
 from monitor.assembly import Setup
 from monitor.decide import Analysed, Enrichable, decide_enrichment, decide_poll, fresh_items, new_this_week, summarise
 from monitor.decide import story_info as make_story_info
+from monitor.durations import format_duration
 from monitor.entities import EntityExtractor
 from monitor.errors import FeedError, ParseError, RetrieveError
-from monitor.feeds import schedule
-from monitor.feeds.fetch import fetch
-from monitor.feeds.parse import ParsedFeed, parse_feed
+from monitor.feeds import schedule, websub
+from monitor.feeds.clean import clean_line
+from monitor.feeds.fetch import Fetched, fetch, private_access
+from monitor.feeds.parse import ParsedFeed
 from monitor.items import Item, Mention
+from monitor.parser_pool import ParserPool
 from monitor.rules.document import Document
 from monitor.store import FeedOutcome, FeedState, FeedWrite, Intent, Snapshot, Storage
 
 log = logging.getLogger("monitor.pipeline")
 T = TypeVar("T")
 Stage = Literal["retrieve", "parse", "feed", "internal"]
-
-
-class ParserProcess:
-    """Feed parsing in a process of its own, replaced when it dies.
-
-    feedparser is pure Python: in a thread it would hold the interpreter lock
-    that the event loop and the entity stage need. A spawned process imports
-    only the parser, not spaCy, and ends with the daemon even after a kill -9.
-    """
-
-    def __init__(self) -> None:
-        self._pool = self._start()
-
-    @staticmethod
-    def _start() -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with, initargs=(os.getpid(),)
-        )
-        pool.submit(os.getpid)  # start it now, not when the first feed is waiting to be parsed
-        return pool
-
-    async def parse(self, content: bytes, url: str, content_type: str | None) -> ParsedFeed:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, partial(parse_feed, content, url=url, content_type=content_type))
-        except BrokenProcessPool:
-            # The parser process died (killed, out of memory): start a new one, report this feed.
-            self._pool = self._start()
-            raise ParseError(f"{url}: the parser process died while parsing this feed") from None
-
-    async def pid(self) -> int:
-        """The process id of the parser process (starting it again if it died)."""
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, os.getpid)
-        except BrokenProcessPool:
-            self._pool = self._start()
-            return await loop.run_in_executor(self._pool, os.getpid)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _exit_with(parent: int) -> None:
-    """Runs in the parser process: end it when the daemon is gone, even after a kill -9.
-
-    A worker left behind would wait for work forever; systemd would kill it
-    with the unit, but a daemon run by hand has no one else to clean up. Ctrl-C
-    reaches the whole process group: the daemon stops the parser itself, so the
-    parser ignores SIGINT rather than print a traceback of its own.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-daemon", daemon=True).start()
 
 
 @dataclass(frozen=True)
@@ -122,6 +61,7 @@ class PollReport:
     error: str | None = None
     stage: Stage | None = None  # where a poll failed
     matched_rules: tuple[str, ...] = ()  # one entry per match
+    advert: websub.Advert | None = None  # the WebSub hub (and topic) the feed advertises
     seconds: float = 0.0
 
     @property
@@ -145,11 +85,28 @@ class Runtime:
     extractor: EntityExtractor
     clock: Callable[[], datetime]
     cpu: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="cpu"))
-    parser: ParserProcess = field(default_factory=ParserProcess)
+    parser: ParserPool = field(default_factory=ParserPool)
     hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     inflight: set[int] = field(default_factory=set)  # ids of the feeds being polled
     stopping: bool = False  # set on shutdown: polls waiting for a slot do not start
+    # Whether a WebSub hub pushes this feed now (the daemon's Subscriber says): then polls are the safety net only.
+    pushed: Callable[[int, datetime], bool] = field(default=lambda feed_id, now: False)
     _slots: asyncio.Semaphore | None = None
+    _push_order: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    async def push(self, feed: FeedState, content: bytes, content_type: str | None, url: str) -> PollReport:
+        """Take what a WebSub hub pushed for a feed: parsed, analysed and recorded as a poll's would be, unfetched.
+
+        ``url`` is the subscription's topic (relative links resolve against
+        it). The pushes of one feed are taken in the order they came. A push
+        may run beside a poll of its feed: each reads its snapshot and writes
+        in one transaction, so what one stored the other finds known (and
+        alerts once). Never raises.
+        """
+        async with self._push_order.setdefault(feed.id, asyncio.Lock()):
+            if self.stopping:
+                return PollReport(feed.name, ok=False, error="not taken: the daemon is stopping", stage="internal")
+            return await _guarded_push(self, feed, content, content_type, url)
 
     async def poll(self, feed: FeedState) -> PollReport:
         """Poll one feed, at most ``poll.concurrency`` at a time. Never raises; never two polls of one feed."""
@@ -170,6 +127,13 @@ class Runtime:
         self.cpu.shutdown(wait=True)
         self.parser.close()
 
+    async def parse(self, content: bytes, url: str, content_type: str | None) -> ParsedFeed:
+        """A feed document parsed in a parser process, within ``poll.parse_timeout``, texts cut to ``poll.max_text_chars``."""
+        poll = self.setup.config.settings.poll
+        return await self.parser.parse(
+            content, url, content_type, timeout=poll.parse_timeout.total_seconds(), max_text_chars=poll.max_text_chars
+        )
+
     def host_slot(self, url: str) -> asyncio.Semaphore:
         """Bounds the requests in flight to one host, however many of its feeds are due."""
         host = (urlsplit(url).hostname or "").lower()
@@ -188,6 +152,7 @@ class Runtime:
             minimum=poll.min_interval,
             maximum=poll.max_interval,
             configured=feed.interval is not None,
+            error_maximum=poll.max_error_interval,
         )
 
 
@@ -214,18 +179,26 @@ async def _poll(runtime: Runtime, setup: Setup, feed: FeedState, now: datetime, 
     limits = runtime.limits(feed)
     async with runtime.host_slot(feed.url):
         fetched = await fetch(
-            runtime.client, feed.url, etag=feed.etag, last_modified=feed.last_modified, max_bytes=settings.poll.max_bytes
+            runtime.client,
+            feed.url,
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            max_bytes=settings.poll.max_bytes,
+            private=private_access(settings.poll.allow_private, feed.url, from_config=feed.source == "config"),
         )
     hints = schedule.CacheHints.from_headers(fetched.headers, now)
     if fetched.not_modified:
         next_poll = schedule.after_success(
             now, limits, entries_last_week=store.entries_last_week(feed.id, now), hints=hints
         )
+        next_poll = _safety_net(runtime, feed, now, limits, next_poll)
         store.record_feed_outcome(FeedOutcome(feed.id, now, next_poll.at, next_poll.reason))
         log.info("poll.not_modified", extra={"feed": feed.name})
-        return PollReport(feed.name, ok=True, not_modified=True, seconds=time.monotonic() - started)
+        return PollReport(
+            feed.name, ok=True, not_modified=True, seconds=time.monotonic() - started, advert=_advert(fetched, None)
+        )
     assert fetched.content is not None
-    parsed = await runtime.parser.parse(fetched.content, fetched.url, fetched.content_type)
+    parsed = await runtime.parse(fetched.content, fetched.url, fetched.content_type)
     if parsed.warning:
         log.info("poll.parse_warning", extra={"feed": feed.name, "warning": parsed.warning})
 
@@ -246,6 +219,7 @@ async def _poll(runtime: Runtime, setup: Setup, feed: FeedState, now: datetime, 
         hints=hints,
         ttl_minutes=parsed.ttl_minutes,
     )
+    next_poll = _safety_net(runtime, feed, now, limits, next_poll)
     feed_write = FeedWrite(
         feed.id, now, next_poll.at, next_poll.reason, fetched.etag, fetched.last_modified, parsed.title
     )
@@ -271,6 +245,82 @@ async def _poll(runtime: Runtime, setup: Setup, feed: FeedState, now: datetime, 
         alerts=counts["alerts"],
         matched_rules=tuple(rule for one in analysed for rule, _ in one.matches),
         seconds=time.monotonic() - started,
+        advert=_advert(fetched, parsed),
+    )
+
+
+def _advert(fetched: Fetched, parsed: ParsedFeed | None) -> websub.Advert | None:
+    """The WebSub hub and topic of a retrieved feed: its Link header first, then the document."""
+    return websub.discover(
+        fetched.url,
+        header_hubs=fetched.links("hub"),
+        header_self=next(iter(fetched.links("self")), None),
+        feed_hubs=parsed.hubs if parsed else (),
+        feed_self=parsed.self_url if parsed else None,
+    )
+
+
+def _safety_net(
+    runtime: Runtime, feed: FeedState, now: datetime, limits: schedule.Limits, planned: schedule.NextPoll
+) -> schedule.NextPoll:
+    """A feed that a hub pushes is polled as a safety net only: every ``poll.max_interval``."""
+    if not runtime.pushed(feed.id, now) or planned.at >= now + limits.maximum:
+        return planned
+    return schedule.NextPoll(
+        now + limits.maximum, f"pushed by its WebSub hub; polled every {format_duration(limits.maximum)} as well"
+    )
+
+
+async def _guarded_push(
+    runtime: Runtime, feed: FeedState, content: bytes, content_type: str | None, url: str
+) -> PollReport:
+    started = time.monotonic()
+    now = runtime.clock()
+    try:
+        return await _push(runtime, runtime.setup, feed, content, content_type, url, now, started)
+    except Exception as exc:  # the polls go on, and so does the hub: logged, and the next poll is the safety net
+        error = str(exc) if isinstance(exc, FeedError) else f"internal error: {exc!r}"
+        stage: Stage = "parse" if isinstance(exc, ParseError) else "feed" if isinstance(exc, FeedError) else "internal"
+        log.warning("push.failed", extra={"feed": feed.name, "stage": stage, "error": error})
+        return PollReport(feed.name, ok=False, error=error, stage=stage, seconds=time.monotonic() - started)
+
+
+async def _push(
+    runtime: Runtime,
+    setup: Setup,
+    feed: FeedState,
+    content: bytes,
+    content_type: str | None,
+    url: str,
+    now: datetime,
+    started: float,
+) -> PollReport:
+    parsed = await runtime.parse(content, url, content_type)
+    known = runtime.store.known_items(feed.id, [item.key for item in parsed.items])
+    fresh = fresh_items(parsed.items, known)
+    analysed = await runtime.in_cpu_thread(analyse, setup, fresh, runtime.extractor, feed.name, feed.tags)
+    # The feed's validators and next poll stay as the last poll left them: a push is not a retrieval.
+    intent = record_poll(runtime.store, setup, feed.id, analysed, now=now, feed=None)
+    counts = summarise(intent)
+    log.info(
+        "push.done",
+        extra={
+            "feed": feed.name,
+            "entries": len(parsed.items),
+            "fresh": len(fresh),
+            "matches": counts["matches"],
+            "alerts": counts["alerts"],
+            "suppressed": counts["suppressed"],
+            "seconds": round(time.monotonic() - started, 3),
+        },
+    )
+    return PollReport(
+        feed.name,
+        ok=True,
+        new_items=len(fresh),
+        alerts=counts["alerts"],
+        matched_rules=tuple(rule for one in analysed for rule, _ in one.matches),
+        seconds=time.monotonic() - started,
     )
 
 
@@ -281,12 +331,14 @@ def record_poll(
     analysed: Sequence[Analysed],
     *,
     now: datetime,
-    feed: FeedWrite,
+    feed: FeedWrite | None,
     backfill: bool = False,
 ) -> Intent:
     """Read the snapshot, decide, write: one transaction, with no await in between.
 
-    What the decision saw is what is there when it is written. Returns the intent written.
+    What the decision saw is what is there when it is written. Returns the
+    intent written. ``feed`` is None for pushed content, which leaves the feed's
+    poll state alone.
     """
     stories = setup.config.settings.stories
     with store.transaction():
@@ -395,7 +447,8 @@ def _record_failure(runtime: Runtime, feed: FeedState, now: datetime, exc: Excep
         else "feed" if isinstance(exc, FeedError)
         else "internal"
     )  # fmt: skip
-    reason = str(exc) if isinstance(exc, FeedError) else f"internal error: {exc!r}"
+    # One line of bounded size, whatever the exception carries (a message can quote the feed).
+    reason = clean_line(str(exc) if isinstance(exc, FeedError) else f"internal error: {exc!r}", 1_000)
     try:
         runtime.store.record_feed_outcome(FeedOutcome(feed.id, now, next_poll.at, next_poll.reason, error=reason))
     except Exception as store_exc:  # the store itself failing: logged; the feed is tried again at the next tick

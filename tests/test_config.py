@@ -115,7 +115,7 @@ def test_all_problems_are_reported_together(tmp_path):
     found = problems(write(tmp_path, monitor=monitor, rules=rules))
     text = "\n".join(found)
     assert "invalid duration 'soon'" in text
-    assert "http:// or https://" in text
+    assert "feeds.0.url: feed URL ftp://example.org/feed: only http and https URLs are supported, not ftp" in text
     assert "duplicate rule name 'r'" in text
     assert len(found) == 3
 

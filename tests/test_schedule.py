@@ -24,12 +24,13 @@ from monitor.feeds.schedule import (
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 S, M, H, D = timedelta(seconds=1), timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
-LIMITS = Limits(interval=10 * M, minimum=2 * M, maximum=6 * H)
+# The defaults of poll: a quiet feed waits at most an hour, a failing one up to 6 hours.
+LIMITS = Limits(interval=10 * M, minimum=2 * M, maximum=1 * H, error_maximum=6 * H)
 LONG = Limits(interval=10 * M, minimum=2 * M, maximum=2 * D)  # room for slow feeds
 
 
 def configured(interval: timedelta) -> Limits:
-    return Limits(interval=interval, minimum=2 * M, maximum=6 * H, configured=True)
+    return Limits(interval=interval, minimum=2 * M, maximum=1 * H, configured=True, error_maximum=6 * H)
 
 
 class Pinned(random.Random):
@@ -55,9 +56,9 @@ def window(decide) -> tuple[timedelta, timedelta, set[str]]:
 @pytest.mark.parametrize(
     ("entries", "limits", "expected"),
     [
-        (0, LIMITS, 6 * H),  # silent for a week: as rarely as allowed
-        (-3, LIMITS, 6 * H),
-        (1, LIMITS, 6 * H),  # a week, clamped to the maximum
+        (0, LIMITS, 1 * H),  # silent for a week: as rarely as allowed, which is still hourly
+        (-3, LIMITS, 1 * H),
+        (1, LIMITS, 1 * H),  # a week, clamped to the maximum
         (1, LONG, 2 * D),
         (7, LONG, 1 * D),
         (5, LONG, 33 * H + 36 * M),
@@ -76,20 +77,24 @@ def test_activity_interval_is_a_week_over_entries_within_limits(entries, limits,
 SUCCESS_CASES = {
     # name: (limits, keyword arguments, reason, earliest, latest)
     "activity unknown keeps the interval": (LIMITS, {}, "every 10 min", 9 * M, 11 * M),
-    "no entries": (LIMITS, {"entries_last_week": 0}, "no entries last week: every 6 h (maximum)", 5.4 * H, 6 * H),
+    "no entries": (LIMITS, {"entries_last_week": 0}, "no entries last week: every 1 h (maximum)", 54 * M, 1 * H),
     "a daily feed": (LONG, {"entries_last_week": 7}, "7 entries last week: every 1 d", 0.9 * D, 1.1 * D),
-    "a daily feed, clamped": (LIMITS, {"entries_last_week": 7}, "7 entries last week: every 6 h (maximum)", 5.4 * H, 6 * H),
+    "a daily feed, clamped": (LIMITS, {"entries_last_week": 7}, "7 entries last week: every 1 h (maximum)", 54 * M, 1 * H),
     "one entry": (LONG, {"entries_last_week": 1}, "1 entry last week: every 2 d (maximum)", 1.8 * D, 2 * D),
-    "an hourly feed": (LIMITS, {"entries_last_week": 168}, "168 entries last week: every 1 h", 54 * M, 66 * M),
+    "an hourly feed": (LIMITS, {"entries_last_week": 168}, "168 entries last week: every 1 h (maximum)", 54 * M, 1 * H),
+    "a half-hourly feed": (LIMITS, {"entries_last_week": 336}, "336 entries last week: every 30 min", 27 * M, 33 * M),
     "a firehose": (LIMITS, {"entries_last_week": 50_000}, "50000 entries last week: every 2 min (minimum)", 2 * M, 2.2 * M),
-    "RSS ttl": (LIMITS, {"entries_last_week": 168, "ttl_minutes": 90}, "RSS ttl 1 h 30 min", 90 * M, 99 * M),
-    "RSS ttl below the pace": (LIMITS, {"entries_last_week": 168, "ttl_minutes": 30}, "168 entries last week: every 1 h", 54 * M, 66 * M),
-    "RSS ttl equal to the pace": (LIMITS, {"entries_last_week": 168, "ttl_minutes": 60}, "RSS ttl 1 h", 60 * M, 66 * M),
-    "RSS ttl of a day, capped": (LIMITS, {"ttl_minutes": 1440}, "RSS ttl 1 d, capped at 6 h", 5.4 * H, 6 * H),
-    "max-age": (LIMITS, {"hints": CacheHints(max_age=2 * H, cache_control="max-age=7200")},
-                "server Cache-Control max-age=7200", 2 * H, 2.2 * H),
+    "RSS ttl": (LIMITS, {"entries_last_week": 336, "ttl_minutes": 45}, "RSS ttl 45 min", 45 * M, 49.5 * M),
+    "RSS ttl below the pace": (LIMITS, {"entries_last_week": 336, "ttl_minutes": 20}, "336 entries last week: every 30 min", 27 * M, 33 * M),
+    "RSS ttl equal to the pace": (LIMITS, {"entries_last_week": 336, "ttl_minutes": 30}, "RSS ttl 30 min", 30 * M, 33 * M),
+    "RSS ttl of a day, capped": (LIMITS, {"ttl_minutes": 1440}, "RSS ttl 1 d, capped at 1 h", 54 * M, 1 * H),
+    "max-age": (LIMITS, {"hints": CacheHints(max_age=40 * M, cache_control="max-age=2400")},
+                "server Cache-Control max-age=2400", 40 * M, 44 * M),
+    "max-age beyond the maximum, capped": (LIMITS, {"hints": CacheHints(max_age=2 * H, cache_control="max-age=7200")},
+                "server Cache-Control max-age=7200, capped at 1 h", 54 * M, 1 * H),
     "max-age below the pace": (LIMITS, {"hints": CacheHints(max_age=5 * M, cache_control="max-age=300")}, "every 10 min", 9 * M, 11 * M),
-    "Expires": (LIMITS, {"hints": CacheHints(expires=NOW + 3 * H)}, "server Expires in 3 h", 3 * H, 3.3 * H),
+    "Expires": (LIMITS, {"hints": CacheHints(expires=NOW + 40 * M)}, "server Expires in 40 min", 40 * M, 44 * M),
+    "Expires beyond the maximum, capped": (LIMITS, {"hints": CacheHints(expires=NOW + 3 * H)}, "server Expires in 3 h, capped at 1 h", 54 * M, 1 * H),
     "Expires in the past": (LIMITS, {"hints": CacheHints(expires=NOW - 3 * H)}, "every 10 min", 9 * M, 11 * M),
     "Retry-After in seconds": (LIMITS, {"retry_after": 7200.0}, "Retry-After 2 h", 2 * H, 2.2 * H),
     "Retry-After beyond the maximum": (LIMITS, {"retry_after": 12 * H}, "Retry-After 12 h", 12 * H, 13.2 * H),
@@ -103,12 +108,14 @@ SUCCESS_CASES = {
         "configured interval 5 min", 4.5 * M, 5.5 * M),
     "configured interval yields to Retry-After": (configured(5 * M), {"retry_after": 1800.0}, "Retry-After 30 min", 30 * M, 33 * M),
     "configured interval below the minimum": (configured(1 * M), {}, "configured interval 1 min: every 2 min (minimum)", 2 * M, 2.2 * M),
-    "configured interval above the maximum": (configured(12 * H), {}, "configured interval 12 h: every 6 h (maximum)", 5.4 * H, 6 * H),
+    "configured interval above the maximum": (configured(12 * H), {}, "configured interval 12 h: every 1 h (maximum)", 54 * M, 1 * H),
     "all together: the longest wins": (
         LIMITS,
-        {"entries_last_week": 168, "ttl_minutes": 30, "retry_after": 90 * 60.0,
-         "hints": CacheHints(max_age=2 * H, expires=NOW + 3 * H, cache_control="max-age=7200")},
-        "server Expires in 3 h", 3 * H, 3.3 * H),
+        {"entries_last_week": 336, "ttl_minutes": 20, "retry_after": 50 * 60.0,
+         "hints": CacheHints(max_age=40 * M, expires=NOW + 45 * M, cache_control="max-age=2400")},
+        "Retry-After 50 min", 50 * M, 55 * M),
+    "a Retry-After beats a longer hint the maximum cuts short": (
+        LIMITS, {"retry_after": 90 * 60.0, "hints": CacheHints(expires=NOW + 3 * H)}, "Retry-After 1 h 30 min", 90 * M, 99 * M),
 }  # fmt: skip
 
 
@@ -129,11 +136,13 @@ def test_header_hints_flow_into_the_decision():
 # --- after an error ---------------------------------------------------------------
 
 ERROR_CASES = {
-    # name: (error_count, keyword arguments, reason, earliest, latest) with LIMITS (2m .. 6h)
+    # name: (error_count, keyword arguments, reason, earliest, latest) with LIMITS (2m, quiet 1h, errors 6h):
+    # a failing feed backs off beyond the hour a quiet one waits at most.
     "first error": (1, {}, "error backoff (1 in a row): 2 min", 2 * M, 2.4 * M),
     "second": (2, {}, "error backoff (2 in a row): 4 min", 3.2 * M, 4.8 * M),
     "third": (3, {}, "error backoff (3 in a row): 8 min", 6.4 * M, 9.6 * M),
-    "eighth": (8, {}, "error backoff (8 in a row): 4 h 16 min", 256 * 0.8 * M, 256 * 1.2 * M),
+    "sixth, still below the quiet maximum": (6, {}, "error backoff (6 in a row): 1 h 4 min", 64 * 0.8 * M, 64 * 1.2 * M),
+    "eighth, far beyond it": (8, {}, "error backoff (8 in a row): 4 h 16 min", 256 * 0.8 * M, 256 * 1.2 * M),
     "ninth reaches the maximum": (9, {}, "error backoff (9 in a row): 6 h (maximum)", 4.8 * H, 6 * H),
     "thousandth stays there": (1000, {}, "error backoff (1000 in a row): 6 h (maximum)", 4.8 * H, 6 * H),
     "a zero count counts as the first": (0, {}, "error backoff (0 in a row): 2 min", 2 * M, 2.4 * M),
@@ -156,7 +165,8 @@ def test_after_error(count, kwargs, reason, earliest, latest):
 def test_backoff_grows_until_the_cap_and_never_shrinks():
     waits = [after_error(NOW, LIMITS, n, rng=Pinned(0.5)).at - NOW for n in range(1, 15)]
     assert waits == sorted(waits)
-    assert waits[-1] == waits[-2] <= LIMITS.maximum
+    # Beyond the quiet maximum, up to the error ceiling (jitter at the cap only goes earlier).
+    assert LIMITS.maximum < waits[-1] == waits[-2] <= LIMITS.error_maximum
 
 
 # --- jitter -------------------------------------------------------------------------
@@ -165,7 +175,7 @@ def test_backoff_grows_until_the_cap_and_never_shrinks():
 @pytest.mark.parametrize(
     ("decide", "low", "high"),
     [
-        (lambda rng: after_success(NOW, LIMITS, entries_last_week=168, rng=rng), 54 * M, 66 * M),
+        (lambda rng: after_success(NOW, LIMITS, entries_last_week=336, rng=rng), 27 * M, 33 * M),
         (lambda rng: after_success(NOW, LIMITS, retry_after=7200.0, rng=rng), 2 * H, 2.2 * H),
         (lambda rng: after_error(NOW, LIMITS, 20, rng=rng), 4.8 * H, 6 * H),
     ],

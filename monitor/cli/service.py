@@ -9,8 +9,10 @@ from typing import Any
 
 import click
 
-from monitor.cli.common import _load, _setup, _storage, _when, config_option, logging_options
+from monitor.cli.common import _fail, _load, _setup, _storage, _when, config_option, logging_options
+from monitor.config import Config
 from monitor.logs import setup_logging
+from monitor.redact import redact_text
 
 
 @click.command()
@@ -44,7 +46,9 @@ def check(config_dir: Path) -> None:
     """Validate every config file and the database; print each problem as file:line:column."""
     from monitor.store import open_storage
 
-    config = _setup(config_dir).config
+    setup = _setup(config_dir)
+    config = setup.config
+    _warn_costly_regexes(setup)
     database = Path(config.settings.database)
     if database.exists():
         with open_storage(database) as store:  # refuses a file that is not ours, migrates an older one
@@ -54,21 +58,38 @@ def check(config_dir: Path) -> None:
     click.echo(f"{config.directory}: OK: {config.summary()}; {state}")
 
 
+def _warn_costly_regexes(setup: Any) -> None:
+    """Print, as file:line:column: warning, each rule regex that is valid but costly to run."""
+    from monitor.config import RULES_FILE
+    from monitor.rules.lint import costly_regex_findings
+
+    config = setup.config
+    for index, rule in enumerate(config.rules):
+        compiled = setup.rulebook.compiled.get(rule.name)
+        for finding in costly_regex_findings(compiled) if compiled else []:
+            where = config.where(RULES_FILE, ("rules", index, "query"), column=finding.column)
+            click.echo(f"{where}: warning: rule {rule.name!r}: {finding.message}", err=True)
+
+
 @click.command()
 @config_option
 @logging_options
-@click.option("--once", is_flag=True, help="Poll once, deliver the alerts, exit (required).")
-@click.option("--feed", "feed_name", metavar="NAME", help="Poll only this feed.")
+@click.option("--once", is_flag=True, help="Poll once, deliver the alerts, exit (required without --feed).")
+@click.option("--feed", "feed_name", metavar="NAME", help="Poll only this feed (the running daemon does, if any).")
 def poll(config_dir: Path, log_format: str, log_level: str, once: bool, feed_name: str | None) -> None:
     """Poll every feed (or one) now, store and match, deliver the alerts, exit.
 
-    Exits 0 even when some feeds fail (each failure is logged); non-zero only
-    when the run itself could not happen.
+    With --feed and a daemon running on the same database, the daemon is asked
+    to poll that feed now (over its control socket) and its report is printed;
+    it delivers the alerts itself. Exits 0 even when some feeds fail (each
+    failure is logged); non-zero only when the run itself could not happen.
     """
-    if not once:
-        raise click.UsageError("poll needs --once (the long-running service is `news-monitor run`)")
+    if not once and feed_name is None:
+        raise click.UsageError("poll needs --once or --feed NAME (the long-running service is `news-monitor run`)")
     setup_logging(log_level.upper(), log_format)
     setup = _setup(config_dir)
+    if feed_name is not None and _poll_by_daemon(setup.config, feed_name):
+        return
 
     async def once_() -> tuple[list[Any], Any, list[Any]]:
         from monitor.daemon import Monitor
@@ -90,16 +111,52 @@ def poll(config_dir: Path, log_format: str, log_level: str, once: bool, feed_nam
             await monitor.close()
 
     reports, delivery, waiting = asyncio.run(once_())
+    _print_polled(reports, f"delivered {delivery.sent}, failed {delivery.failed}, dead {delivery.dead}")
+    _print_waiting(waiting)
+
+
+def _print_polled(reports: list[Any], delivered: str) -> None:
     failed = [r for r in reports if not r.ok]
     click.echo(
         f"polled {len(reports)} feeds: {len(reports) - len(failed)} ok, {len(failed)} failed; "
         f"{sum(r.new_items for r in reports)} new or changed items; {sum(r.alerts for r in reports)} alerts queued; "
-        f"delivered {delivery.sent}, failed {delivery.failed}, dead {delivery.dead}",
+        f"{delivered}",
         err=True,
     )
     for report in failed:
-        click.echo(f"  {report.feed}: {report.error}", err=True)
-    _print_waiting(waiting)
+        click.echo(f"  {report.feed}: {redact_text(report.error or '')}", err=True)
+
+
+def _poll_by_daemon(config: Config, feed_name: str) -> bool:
+    """Ask the daemon running on this database to poll the feed, and print its report.
+
+    False when no daemon listens (no socket, or one left by a daemon that was
+    killed): the caller polls by itself then.
+    """
+    from monitor import control
+    from monitor.errors import ControlError
+    from monitor.pipeline import PollReport
+
+    path = control.socket_path(config.settings)
+    try:
+        reply = control.ask(path, control.Request("poll", feed_name))
+    except ControlError as exc:
+        _fail(str(exc))
+    if reply is None:
+        return False
+    if not reply["ok"]:
+        if reply.get("kind") == "not_found":
+            raise click.BadParameter(str(reply.get("error")), param_hint="--feed")
+        _fail(f"the running daemon refused: {reply.get('error')}")
+    try:
+        reports = [PollReport(**{name: fields[name] for name in control.REPORT_FIELDS}) for fields in reply["reports"]]
+        pid = int(reply["pid"])
+    except (KeyError, TypeError, ValueError):
+        _fail(f"the running daemon at {path} gave an unreadable answer")
+    joined = "joined the poll it was running" if reply.get("joined") else "it polled now"
+    click.echo(f"asked the running daemon (pid {pid}, {path}) to poll {feed_name}: {joined}", err=True)
+    _print_polled(reports, "the daemon delivers them")
+    return True
 
 
 def _print_waiting(waiting: list[Any]) -> None:
@@ -125,9 +182,17 @@ def _print_waiting(waiting: list[Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(config_dir: Path, as_json: bool) -> None:
     """Per feed: last success, last error, next poll, items stored; and the outbox."""
+    from dataclasses import replace
+
+    from monitor.redact import redact_url
+
     config = _load(config_dir)
     with _storage(config) as store:
-        feeds = store.feed_status()
+        # Shown, so without the credentials a feed URL (or an error quoting it) may carry.
+        feeds = [
+            replace(feed, url=redact_url(feed.url), last_error=feed.last_error and redact_text(feed.last_error))
+            for feed in store.feed_status()
+        ]
         outbox = store.alert_counts()
     if as_json:
         document = {"feeds": [feed.to_dict() for feed in feeds], "outbox": {str(k): v for k, v in outbox.items()}}

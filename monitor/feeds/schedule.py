@@ -17,7 +17,11 @@ unwelcome, and conditional GET keeps the extra asks cheap. Retry-After is
 different: it is the server asking us to stay away, so it is honoured for
 every feed.
 
-Consecutive errors back off exponentially from the minimum up to the maximum.
+Consecutive errors back off exponentially from the minimum up to the error
+maximum (``poll.max_error_interval``), which may lie beyond the maximum
+(``poll.max_interval``): for a news monitor a quiet feed is not a dead one, so
+it is still polled at least every maximum, while a failing feed is given
+longer to recover.
 
 Every wait is jittered so that feeds added or failing together (a restart, an
 import of 1,000 feeds, a network outage) drift apart instead of polling in
@@ -45,6 +49,7 @@ __all__ = [
     "Limits",
     "NextPoll",
     "activity_interval",
+    "after_change",
     "after_error",
     "after_success",
 ]
@@ -64,8 +69,14 @@ _RANDOM = random.Random()
 class Limits:
     interval: timedelta  # the feed's own interval, or the configured default
     minimum: timedelta
-    maximum: timedelta
+    maximum: timedelta  # the longest wait of a healthy feed, however quiet
     configured: bool = False  # True when ``interval`` is the feed's own, from the config
+    error_maximum: timedelta | None = None  # the longest error backoff; None: the maximum
+
+    @property
+    def error_ceiling(self) -> timedelta:
+        """The longest error backoff: the error maximum, never below the maximum."""
+        return max(self.maximum, self.error_maximum or self.maximum)
 
 
 @dataclass(frozen=True)
@@ -149,11 +160,8 @@ def after_success(
     waits = _retry_waits(hints, retry_after)
     if not limits.configured:
         waits += _freshness_waits(now, hints, ttl_minutes)
-    # max() keeps the first of equals: a server's wait wins a tie with our own
-    # pace, so that jitter does not poll earlier than the server asked.
     waits.append(_pace(limits, entries_last_week))
-    chosen = max(waits, key=lambda wait: wait.delay)
-    return _settle(now, chosen, limits, SUCCESS_JITTER, rng or _RANDOM)
+    return _settle(now, _longest(waits, limits.maximum), limits.maximum, limits.minimum, SUCCESS_JITTER, rng or _RANDOM)
 
 
 def after_error(
@@ -167,19 +175,35 @@ def after_error(
 ) -> NextPoll:
     """Next poll after the ``error_count``-th consecutive failure (1 for the first).
 
-    The wait doubles from the minimum with each failure up to the maximum; a
-    longer Retry-After (a 429 or 503 usually carries one) wins.
+    The wait doubles from the minimum with each failure up to the error
+    ceiling (beyond the maximum of a healthy feed); a longer Retry-After (a 429
+    or 503 usually carries one) wins.
     """
+    ceiling = limits.error_ceiling
     # Compare in seconds, exponent bounded: minimum * 2**n overflows timedelta.
     exponent = min(max(0, error_count - 1), 64)
-    if limits.minimum.total_seconds() * 2.0**exponent >= limits.maximum.total_seconds():
-        backoff, note = limits.maximum, " (maximum)"
+    if limits.minimum.total_seconds() * 2.0**exponent >= ceiling.total_seconds():
+        backoff, note = ceiling, " (maximum)"
     else:
         backoff, note = limits.minimum * 2**exponent, ""
     waits = _retry_waits(hints, retry_after)
     waits.append(_Wait(backoff, f"error backoff ({error_count} in a row): {format_duration(backoff)}{note}", _Kind.PACE))
-    chosen = max(waits, key=lambda wait: wait.delay)  # Retry-After wins a tie, as above
-    return _settle(now, chosen, limits, ERROR_JITTER, rng or _RANDOM)
+    return _settle(now, _longest(waits, ceiling), ceiling, limits.minimum, ERROR_JITTER, rng or _RANDOM)
+
+
+def after_change(
+    now: datetime, last_polled_at: datetime | None, limits: Limits, *, entries_last_week: int | None = None
+) -> NextPoll:
+    """Next poll of a healthy feed whose interval or limits just changed (a reload).
+
+    The new pace counts from the last poll, so that a shorter interval applies
+    at once instead of after the old wait: a feed already overdue by the new
+    pace is due now. No jitter: the last polls are spread already.
+    """
+    pace = _pace(limits, entries_last_week)
+    if last_polled_at is None or last_polled_at + pace.delay <= now:
+        return NextPoll(now, f"{pace.reason}: rescheduled, due now")
+    return NextPoll(last_polled_at + pace.delay, f"{pace.reason}: rescheduled")
 
 
 def _pace(limits: Limits, entries_last_week: int | None) -> _Wait:
@@ -224,10 +248,28 @@ def _retry_waits(hints: CacheHints | None, retry_after: float | timedelta | None
     return [_Wait(delay, f"Retry-After {format_duration(delay)}", _Kind.RETRY)]
 
 
-def _settle(now: datetime, wait: _Wait, limits: Limits, spread: float, rng: random.Random) -> NextPoll:
+def _ceiling(wait: _Wait, cap: timedelta) -> timedelta:
+    """How long ``wait`` may last: ``cap``, or longer for a Retry-After."""
+    return max(cap, RETRY_AFTER_CAP) if wait.kind is _Kind.RETRY else cap
+
+
+def _longest(waits: list[_Wait], cap: timedelta) -> _Wait:
+    """The wait that lasts longest once capped.
+
+    Capped first, so that a Retry-After is not beaten by a longer freshness
+    hint that the cap then cuts short. max() keeps the first of equals: a
+    server's wait wins a tie with our own pace, so that jitter does not poll
+    earlier than the server asked.
+    """
+    return max(waits, key=lambda wait: min(wait.delay, _ceiling(wait, cap)))
+
+
+def _settle(
+    now: datetime, wait: _Wait, cap: timedelta, minimum: timedelta, spread: float, rng: random.Random
+) -> NextPoll:
     """The poll time for ``wait``: capped, then jittered within what is allowed."""
-    ceiling = max(limits.maximum, RETRY_AFTER_CAP) if wait.kind is _Kind.RETRY else limits.maximum
-    delay, reason, floor = wait.delay, wait.reason, limits.minimum
+    ceiling = _ceiling(wait, cap)
+    delay, reason, floor = wait.delay, wait.reason, minimum
     if delay > ceiling:
         # Not honoured in full anyway, so jitter may go either way.
         delay, reason = ceiling, f"{reason}, capped at {format_duration(ceiling)}"
