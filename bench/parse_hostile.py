@@ -82,7 +82,8 @@ def run_probe(name: str) -> dict[str, object]:
     """Runs in the child process."""
     import resource
 
-    from monitor.feeds.parse import html_to_text, parse_feed
+    from monitor.feeds.html_text import html_to_text
+    from monitor.feeds.parse import parse_feed
 
     kind, arg = PROBES[name]
     started = time.perf_counter()

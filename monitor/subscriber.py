@@ -29,7 +29,8 @@ from monitor.callback import CallbackServer, Request, Response, text
 from monitor.config import WebSubSettings
 from monitor.errors import FeedError, NotFoundError
 from monitor.feeds import websub
-from monitor.feeds.fetch import PUBLIC_ONLY, PrivateAccess, post_form, private_access
+from monitor.feeds.addresses import PUBLIC_ONLY, PrivateAccess, private_access
+from monitor.feeds.fetch import post_form
 from monitor.pipeline import PollReport, Runtime
 from monitor.redact import redact_url
 from monitor.store import FeedState, Storage, Subscription, SubscriptionState

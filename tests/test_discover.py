@@ -11,8 +11,9 @@ from conftest import BACKFILL, rss
 from feedserver import FeedServer
 
 from monitor.errors import FeedError
+from monitor.feeds.addresses import ANY_ADDRESS
 from monitor.feeds.discover import DiscoveredFeed, FeedLink, feed_links, find_feed, looks_like_feed, suggest_name
-from monitor.feeds.fetch import ANY_ADDRESS, FetchError, new_client
+from monitor.feeds.fetch import FetchError, new_client
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 

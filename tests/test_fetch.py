@@ -17,7 +17,7 @@ from feedserver import FeedServer
 
 from monitor import USER_AGENT
 from monitor.errors import FeedError, RetrieveError
-from monitor.feeds.fetch import ANY_ADDRESS as LOCAL  # the test server is on 127.0.0.1
+from monitor.feeds.addresses import ANY_ADDRESS as LOCAL  # the test server is on 127.0.0.1
 from monitor.feeds.fetch import (
     Fetched,
     FetchError,

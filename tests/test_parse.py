@@ -17,7 +17,8 @@ import pytest
 from feedserver import FeedServer
 
 from monitor.errors import FeedError, ParseError
-from monitor.feeds.parse import ParsedFeed, html_to_text, parse_feed
+from monitor.feeds.html_text import html_to_text
+from monitor.feeds.parse import ParsedFeed, parse_feed
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 

@@ -15,18 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import BACKFILL, DaemonProcess, rss, run_cli, write_config
 
-from monitor.feeds import fetch as fetch_module
-from monitor.feeds.fetch import (
-    ANY_ADDRESS,
-    PUBLIC_ONLY,
-    Fetched,
-    FetchError,
-    PrivateAccess,
-    fetch,
-    new_client,
-    non_public,
-    private_access,
-)
+from monitor.feeds import addresses as addresses_module
+from monitor.feeds.addresses import ANY_ADDRESS, PUBLIC_ONLY, PrivateAccess, non_public, private_access
+from monitor.feeds.fetch import Fetched, FetchError, fetch, new_client
 
 HINT = "set poll.allow_private: true to allow"
 DEFAULT = {"allow_private": None}  # unset: the default policy
@@ -138,10 +129,10 @@ def test_the_checked_address_is_the_one_connected_to(feed_server, monkeypatch):
         resolved.append(host)
         return [ipaddress.ip_address("10.0.0.5"), ipaddress.ip_address("127.0.0.1")]
 
-    monkeypatch.setattr(fetch_module, "_resolve", resolve)
+    monkeypatch.setattr(addresses_module, "_resolve", resolve)
     # Pretend loopback is public here: the private 10.0.0.5 is skipped, 127.0.0.1 is connected to.
-    real = fetch_module.non_public
-    monkeypatch.setattr(fetch_module, "non_public", lambda a: None if a.is_loopback else real(a))
+    real = addresses_module.non_public
+    monkeypatch.setattr(addresses_module, "non_public", lambda a: None if a.is_loopback else real(a))
     fetched = fetch_with(f"http://feed.example:{port}/wire.xml", PUBLIC_ONLY)
     assert fetched.content == rss(*BACKFILL) and resolved == ["feed.example"]
     assert feed_server.requests_for("/wire.xml")[0].headers["host"] == f"feed.example:{port}"
@@ -151,7 +142,7 @@ def test_a_name_resolving_only_to_private_addresses_is_refused_with_the_address(
     async def resolve(host, port, timeout):
         return [ipaddress.ip_address("10.0.0.5")]
 
-    monkeypatch.setattr(fetch_module, "_resolve", resolve)
+    monkeypatch.setattr(addresses_module, "_resolve", resolve)
     with pytest.raises(FetchError) as caught:
         fetch_with("http://feed.example/rss.xml", PUBLIC_ONLY)
     assert str(caught.value) == (

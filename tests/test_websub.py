@@ -17,7 +17,8 @@ from conftest import BACKFILL, rss, run_cli, write_config
 from monitor.callback import CallbackServer, Request, Response
 from monitor.errors import ConfigError
 from monitor.feeds import websub
-from monitor.feeds.fetch import fetch, new_client, private_access
+from monitor.feeds.addresses import private_access
+from monitor.feeds.fetch import fetch, new_client
 from monitor.feeds.parse import parse_feed
 from monitor.http_headers import links
 from monitor.store import Subscription

@@ -29,7 +29,7 @@ from monitor.http_headers import charset, media_type
 if TYPE_CHECKING:
     import httpx
 
-    from monitor.feeds.fetch import PrivateAccess
+    from monitor.feeds.addresses import PrivateAccess
     from monitor.items import Item
 
 __all__ = ["DiscoveredFeed", "FeedLink", "FeedNamer", "feed_links", "find_feed", "looks_like_feed", "suggest_name"]
@@ -93,7 +93,8 @@ async def _find_feed(
     client: httpx.AsyncClient, url: str, *, max_bytes: int, private: PrivateAccess | None
 ) -> DiscoveredFeed:
     # Imported here: feeds/parse.py imports this module for feed_links.
-    from monitor.feeds.fetch import PUBLIC_ONLY, fetch
+    from monitor.feeds.addresses import PUBLIC_ONLY
+    from monitor.feeds.fetch import fetch
     from monitor.feeds.parse import parse_feed
 
     private = private or PUBLIC_ONLY

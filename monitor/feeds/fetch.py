@@ -3,12 +3,10 @@
 This is the only module that opens sockets to feeds. It returns bytes and the
 response metadata the scheduler needs; it never looks inside the body.
 
-Which addresses a retrieval may reach is checked when it connects, on the
-addresses the host name resolved to, and the connection is made to the address
-that was checked, so a name that points elsewhere by the time of the request
-(DNS rebinding) gains nothing. Non-public addresses (this machine, private
-networks, link-local, multicast, reserved) are reached only by the requests a
-:class:`PrivateAccess` allows, over connections of their own.
+Which addresses a retrieval may reach is checked when it connects
+(:mod:`monitor.feeds.addresses`): the client :func:`new_client` builds connects
+through its guarded transport, and each request carries the
+:class:`~monitor.feeds.addresses.PrivateAccess` it was given.
 
 Every failure raises :class:`FetchError` (a :class:`~monitor.errors.RetrieveError`)
 whose message names the URL and says what went wrong, and whose ``status`` and
@@ -19,36 +17,29 @@ from __future__ import annotations
 
 import asyncio
 import http
-import ipaddress
 import socket
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urljoin
 
-import httpcore
 import httpx
 
 from monitor import USER_AGENT, http_headers
 from monitor.errors import FeedUrlError, RetrieveError
+from monitor.feeds.addresses import PUBLIC_ONLY, AddressRefused, GuardedTransport, PrivateAccess
 from monitor.feeds.urls import check_feed_url, shown_url
 from monitor.redact import redact_text, url_secrets
 
 __all__ = [
-    "ANY_ADDRESS",
-    "PUBLIC_ONLY",
     "FetchError",
     "Fetched",
     "HTTPStatusError",
-    "PrivateAccess",
     "fetch",
     "new_client",
-    "non_public",
     "post_form",
-    "private_access",
 ]
 
 MAX_REDIRECTS = 5
@@ -128,202 +119,6 @@ class Fetched:
         ]
 
 
-# --- which addresses a feed may reach -------------------------------------------
-
-ALLOW_PRIVATE_SETTING = "poll.allow_private"
-# NAT64 (RFC 6052): the last 32 bits are the IPv4 address the gateway connects to.
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT (RFC 6598)
-# The request extension that says a request may reach non-public addresses.
-_PRIVATE_OK = "news_monitor.private_ok"
-
-
-@dataclass(frozen=True)
-class PrivateAccess:
-    """Which hosts one retrieval may reach at a non-public address (this machine, a private network).
-
-    ``everywhere``: any host, redirects included. ``hosts``: only these host
-    names (lower case), so a redirect to another host is held to public
-    addresses. Neither: public addresses only.
-    """
-
-    everywhere: bool = False
-    hosts: frozenset[str] = frozenset()
-
-    def allows(self, url: str) -> bool:
-        if self.everywhere:
-            return True
-        return bool(self.hosts) and _host(url) in self.hosts
-
-
-PUBLIC_ONLY = PrivateAccess()
-ANY_ADDRESS = PrivateAccess(everywhere=True)
-
-
-def private_access(setting: bool | None, url: str, *, from_config: bool) -> PrivateAccess:
-    """The policy for a feed at ``url``, given ``poll.allow_private`` (None when unset).
-
-    Unset, a feed written in the config files may reach its own host wherever
-    that is, while a feed added from the CLI or an OPML file, and any redirect
-    to another host, may reach public addresses only: whoever can add feeds
-    should not thereby reach the machine's or the network's private services.
-    """
-    if setting is True:
-        return ANY_ADDRESS
-    if setting is False or not from_config:
-        return PUBLIC_ONLY
-    return PrivateAccess(hosts=frozenset({_host(url)}))
-
-
-def non_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """What makes ``address`` non-public (``"a loopback address"``...), or None for a public one.
-
-    IPv6 forms that carry an IPv4 address (IPv4-mapped, IPv4-compatible, 6to4,
-    NAT64) are judged by the IPv4 address they lead to.
-    """
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(address)
-        if embedded is not None:
-            return non_public(embedded)
-    if address.is_unspecified:
-        return "an unspecified address"
-    if address.is_loopback:
-        return "a loopback address"
-    if address.is_link_local:
-        return "a link-local address"
-    if address.is_multicast:
-        return "a multicast address"
-    if isinstance(address, ipaddress.IPv4Address) and address in _SHARED:
-        return "a shared (carrier-grade NAT) address"
-    if address.is_reserved:
-        return "a reserved address"
-    if address.is_private:
-        return "a private address"
-    if not address.is_global:
-        return "a reserved address"
-    return None
-
-
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address in _NAT64 or (int(address) >> 32 == 0 and int(address) > 1):
-        # NAT64, or the deprecated IPv4-compatible ::a.b.c.d (not :: or ::1).
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
-
-
-class AddressRefused(Exception):
-    """Raised at connect time: ``host`` resolves only to non-public addresses."""
-
-    def __init__(self, host: str, address: str, kind: str) -> None:
-        self.host = host
-        self.address = address
-        self.kind = kind
-        where = f"{host} is {kind}" if host == address else f"{host} resolves to {address}, {kind}"
-        super().__init__(f"refused: {where}; set {ALLOW_PRIVATE_SETTING}: true to allow")
-
-
-class _PublicOnlyBackend(httpcore.AsyncNetworkBackend):
-    """Resolves the host itself, refuses non-public addresses, connects to a checked one."""
-
-    def __init__(self) -> None:
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await _resolve(host, port, timeout)
-        allowed = [address for address in addresses if non_public(address) is None]
-        if not allowed:
-            first = addresses[0]
-            raise AddressRefused(host, str(first), non_public(first) or "a refused address")
-        failure: Exception | None = None
-        for address in allowed:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise AddressRefused(path, path, "a local socket")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-async def _resolve(host: str, port: int, timeout: float | None) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    """The addresses ``host`` resolves to now, each once, in the resolver's order."""
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(timeout):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except TimeoutError:
-        raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
-    except (socket.gaierror, UnicodeError) as exc:
-        raise httpcore.ConnectError(str(exc)) from exc
-    addresses: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, None] = {}
-    for _family, _type, _proto, _name, sockaddr in infos:
-        addresses.setdefault(ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]), None)
-    if not addresses:
-        raise httpcore.ConnectError(f"{host} resolves to no address")
-    return list(addresses)
-
-
-class _GuardedTransport(httpx.AsyncBaseTransport):
-    """Two connection pools: one for requests a PrivateAccess lets reach any address, one for the rest.
-
-    The second resolves and checks every address before it connects. The pools
-    share no connection, so a connection opened for a request that may reach a
-    private address never carries one that may not.
-    """
-
-    def __init__(self, limits: httpx.Limits) -> None:
-        self._any = httpx.AsyncHTTPTransport(limits=limits)
-        self._public = httpx.AsyncHTTPTransport(limits=limits)
-        # httpx takes no network backend: the pool it built is replaced by one that has ours.
-        # Refuse to run unguarded should a future httpx keep its pool elsewhere.
-        if not isinstance(getattr(self._public, "_pool", None), httpcore.AsyncConnectionPool):
-            raise RuntimeError("this httpx keeps no connection pool where news-monitor guards addresses")
-        self._public._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_PublicOnlyBackend(),
-        )
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        transport = self._any if request.extensions.get(_PRIVATE_OK) else self._public
-        return await transport.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        try:
-            await self._any.aclose()
-        finally:
-            await self._public.aclose()
-
-
-def _host(url: str) -> str:
-    try:
-        return httpx.URL(url).host.lower()
-    except httpx.InvalidURL:
-        return ""
-
-
 def new_client(*, timeout: float = 30.0, max_connections: int = 32) -> httpx.AsyncClient:
     """The one HTTP client the daemon shares across feeds (pooled connections).
 
@@ -336,7 +131,7 @@ def new_client(*, timeout: float = 30.0, max_connections: int = 32) -> httpx.Asy
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
-        transport=_GuardedTransport(limits),
+        transport=GuardedTransport(limits),
         # Redirects are followed by fetch() itself, to vet each hop's URL and address.
         follow_redirects=False,
         headers={
@@ -362,7 +157,7 @@ async def fetch(
     ``timeout`` is an overall deadline for the whole retrieval; it defaults to
     the client's read timeout. It exists because per-read timeouts alone never
     fire on a server that trickles one byte at a time. ``private`` says which
-    hosts may be reached at a non-public address (see :func:`private_access`).
+    hosts may be reached at a non-public address (see :func:`monitor.feeds.addresses.private_access`).
     """
     _check_url(url, url)
     deadline = timeout if timeout is not None else (client.timeout.read or 30.0)
@@ -405,7 +200,7 @@ async def post_form(
     deadline = timeout if timeout is not None else (client.timeout.read or 30.0)
     try:
         async with asyncio.timeout(deadline):
-            extensions = {_PRIVATE_OK: private.allows(url)}
+            extensions = private.request_extensions(url)
             async with client.stream("POST", url, data=dict(form), extensions=extensions) as response:
                 if response.status_code >= 400:
                     raise _status_error(url, response)
@@ -426,7 +221,7 @@ async def _follow(
     """Request ``url`` and follow up to MAX_REDIRECTS redirects."""
     current = url
     for _ in range(MAX_REDIRECTS + 1):
-        extensions = {_PRIVATE_OK: private.allows(current)}
+        extensions = private.request_extensions(current)
         try:
             async with client.stream("GET", current, headers=headers, extensions=extensions) as response:
                 if response.status_code in _REDIRECT_STATUSES:
@@ -516,9 +311,7 @@ async def _read_capped(url: str, response: httpx.Response, max_bytes: int) -> by
     return bytes(body)
 
 
-async def _decoded(
-    decoder: _Decoder, raw: AsyncIterator[bytes], max_length: int
-) -> AsyncIterator[bytes]:
+async def _decoded(decoder: _Decoder, raw: AsyncIterator[bytes], max_length: int) -> AsyncIterator[bytes]:
     """Decoded pieces of ``raw``, each step producing at most ``max_length`` bytes."""
     async for chunk in raw:
         for piece in decoder.decode(chunk, max_length):
@@ -585,12 +378,7 @@ class _Decoder:
 
 def _is_zlib_header(data: bytes) -> bool:
     """RFC 1950: method 8 (deflate), window <= 32 KiB, header check multiple of 31."""
-    return (
-        len(data) >= 2
-        and data[0] & 0x0F == 8
-        and data[0] >> 4 <= 7
-        and ((data[0] << 8 | data[1]) % 31 == 0)
-    )
+    return len(data) >= 2 and data[0] & 0x0F == 8 and data[0] >> 4 <= 7 and ((data[0] << 8 | data[1]) % 31 == 0)
 
 
 # --- errors -------------------------------------------------------------------
