@@ -8,12 +8,14 @@ together, so one ``news-monitor check`` shows everything to fix.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
 from pydantic import (
@@ -25,10 +27,12 @@ from pydantic import (
     field_validator,
 )
 
+from monitor.config_problems import shown, validation_problems, yaml_problem
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, FeedUrlError
 from monitor.feeds.urls import check_feed_url
 from monitor.items import FeedSpec, KnownEntity
+from monitor.wording import plural
 
 MONITOR_FILE = "monitor.yaml"
 RULES_FILE = "rules.yaml"
@@ -46,16 +50,26 @@ def parse_size(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         size = value
     else:
-        match = _SIZE.match(str(value))
+        match = _SIZE.match(str(value)) if not isinstance(value, (bool, list, dict)) else None
         if not match:
-            raise ValueError(f"invalid size {value!r}; expected for example 10MiB or 512KiB")
+            raise ValueError(f"expected a size like 10MiB or 512KiB, got {shown(value)}")
         size = int(match.group(1)) * _SIZE_BYTES[(match.group(2) or "b").lower()]
     if size <= 0:
-        raise ValueError("a size must be positive")
+        raise ValueError(f"expected a size above zero, like 10MiB or 512KiB, got {shown(value)}")
     return size
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+def _duration(value: Any) -> timedelta:
+    """A config duration; what was expected and what was found when it is not one."""
+    try:
+        return parse_duration(value)
+    except ValueError:
+        zero = isinstance(value, (int, float, str)) and re.match(r"^\s*(-|0+(\.0*)?\s*[a-z]*\s*$)", str(value))
+        above = " above zero," if zero else ""
+        raise ValueError(f"expected a duration{above} like 30s, 10m, 6h or 1d, got {shown(value)}") from None
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 
@@ -221,8 +235,22 @@ class MonitorSettings(_Strict):
     stories: StorySettings = StorySettings()
     feed_health: FeedHealthSettings = FeedHealthSettings()
     admin_channel: str | None = None
+    display_timezone: str = "UTC"  # the IANA zone times are shown in, in alerts and digests
     channels: dict[str, ChannelConfig] = {}
     feeds: tuple[FeedConfig, ...] = ()
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _iana_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            near = difflib.get_close_matches(name[:100], sorted(available_timezones()), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ValueError(
+                f"unknown time zone {name!r} (expected an IANA name such as Europe/Berlin or UTC){hint}"
+            ) from None
+        return name
 
 
 class RuleConfig(_Strict):
@@ -303,8 +331,8 @@ class Config:
 
     def summary(self) -> str:
         return (
-            f"{len(self.settings.feeds)} feeds, {len(self.rules)} rules, "
-            f"{len(self.channel_names)} channels, {len(self.entities)} entities"
+            f"{plural(len(self.settings.feeds), 'feed')}, {plural(len(self.rules), 'rule')}, "
+            f"{plural(len(self.channel_names), 'channel')}, {plural(len(self.entities), 'entity', 'entities')}"
         )
 
 
@@ -348,9 +376,7 @@ def _load_yaml(path: Path, problems: _Problems, environ: dict[str, str]) -> _Loc
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        position = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problems.add(path, position, f"invalid YAML: {exc.problem or exc.context}")
+        problems.add(path, *yaml_problem(exc, text))
         return None
     located = _Located(None, {}, {})
     if root is None:
@@ -409,22 +435,12 @@ def _validate(model: type[BaseModel], located: _Located, file: Path, problems: _
     try:
         return model.model_validate(located.data)
     except ValidationError as exc:
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = f"unknown key {loc[-1]!r}"
-                if loc in located.key_positions:
-                    where = ".".join(str(part) for part in loc)
-                    problems.add(file, located.key_positions[loc], f"{where}: {message}")
-                    continue
-            elif error["type"] == "missing":
-                message = f"missing required key {loc[-1]!r}"
-                loc = loc[:-1]
-            elif message.startswith("Value error, "):
-                message = message.removeprefix("Value error, ")
-            where = ".".join(str(part) for part in loc)
-            problems.add(file, located.position(loc), f"{where}: {message}" if where else message)
+        found = []
+        for problem in validation_problems(exc.errors(), located.data, model):
+            key_position = located.key_positions.get(problem.loc) if problem.at_key else None
+            found.append((key_position or located.position(problem.loc), problem.message))
+        for position, message in sorted(found, key=lambda each: each[0]):  # in the order of the file
+            problems.add(file, position, message)
         return None
 
 
@@ -488,6 +504,15 @@ def load_config(directory: Path | str, environ: dict[str, str] | None = None) ->
         if doc is not None
     }
     return Config(directory, settings, rules_file.rules, entities, rule_positions, documents)
+
+
+def no_rules_warning(config: Config) -> str | None:
+    """``file: warning: ...`` when the config has no watch rule, so nothing will ever alert."""
+    if config.rules:
+        return None
+    path = config.directory / RULES_FILE
+    missing = "" if path.exists() else "file not found, so "
+    return f"{path}: warning: {missing}no rules: nothing will ever alert; see README 'Watch rules'"
 
 
 def _check_settings(

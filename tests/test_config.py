@@ -58,7 +58,7 @@ def test_a_valid_directory_loads_with_typed_values(tmp_path):
     assert config.settings.poll.default_interval == timedelta(minutes=10)
     assert config.settings.poll.max_bytes == 10 * 1024 * 1024
     assert config.rules[0].notify == ("desk", "console")
-    assert config.summary() == "1 feeds, 1 rules, 2 channels, 0 entities"
+    assert config.summary() == "1 feed, 1 rule, 2 channels, 0 entities"
 
 
 def test_environment_variables_are_substituted(tmp_path):
@@ -74,14 +74,16 @@ def test_a_missing_environment_variable_points_at_its_line(tmp_path):
 
 
 def test_broken_yaml_gives_line_and_column(tmp_path):
+    # Placed at the bracket that is never closed, not at the end of the file where the parser gave up.
     [problem] = problems(write(tmp_path, rules="rules:\n  - name: a\n    query: [unclosed\n"))
-    assert problem.startswith(f"{tmp_path / 'rules.yaml'}:4:1: invalid YAML")
+    assert problem == f"{tmp_path / 'rules.yaml'}:3:12: a list in [ ] starts here and is never closed"
 
 
 def test_an_unknown_key_is_an_error_at_its_position(tmp_path):
     monitor = "poll:\n  concurency: 4\n"
     [problem] = problems(write(tmp_path, monitor=monitor))
-    assert problem == f"{tmp_path / 'monitor.yaml'}:2:3: poll.concurency: unknown key 'concurency'"
+    # The section names the place, the nearest allowed key the fix.
+    assert problem == f"{tmp_path / 'monitor.yaml'}:2:3: poll: unknown key 'concurency'; did you mean 'concurrency'?"
 
 
 def test_a_rule_syntax_error_points_into_the_query(tmp_path):
@@ -114,8 +116,9 @@ def test_all_problems_are_reported_together(tmp_path):
     rules = "rules:\n  - name: r\n    query: Xi\n    notify: [nobody]\n  - name: r\n    query: Putin\n    notify: [console]\n"
     found = problems(write(tmp_path, monitor=monitor, rules=rules))
     text = "\n".join(found)
-    assert "invalid duration 'soon'" in text
-    assert "feeds.0.url: feed URL ftp://example.org/feed: only http and https URLs are supported, not ftp" in text
+    # A feed is named by its name, not its index; a duration problem says what one looks like.
+    assert "poll.default_interval: expected a duration like 30s, 10m, 6h or 1d, got 'soon'" in text
+    assert "feed 'a': url: feed URL ftp://example.org/feed: only http and https URLs are supported, not ftp" in text
     assert "duplicate rule name 'r'" in text
     assert len(found) == 3
 

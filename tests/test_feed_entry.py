@@ -55,7 +55,7 @@ def test_every_way_in_refuses_the_same_urls_for_the_same_reason(tmp_path):
     checked = run_cli("check", config=declared)
     assert checked.returncode == 1
     for n, url in enumerate(urls):
-        assert f"feeds.{n}.url: feed URL {url}: {REFUSED[url]}" in checked.stderr
+        assert f"feed 'f{n}': url: feed URL {url}: {REFUSED[url]}" in checked.stderr
 
     # feeds add: one line, before any request.
     config = write_config(tmp_path / "config", feeds=[])
@@ -70,7 +70,7 @@ def test_every_way_in_refuses_the_same_urls_for_the_same_reason(tmp_path):
     path = opml_file(tmp_path / "mixed.opml", '<outline text="Good" xmlUrl="https://good.example/rss"/>', *outlines)
     imported = run_cli("feeds", "import", str(path), config=config)
     assert imported.returncode == 1
-    assert f"imported 1 feeds from {path} (0 already there, {len(urls)} refused)" in imported.stdout
+    assert f"imported 1 feed from {path} (0 already there, {len(urls)} refused)" in imported.stdout
     refusals = imported.stderr.splitlines()
     assert len(refusals) == len(urls)
     for n, (url, line) in enumerate(zip(urls, refusals, strict=True)):

@@ -57,5 +57,5 @@ def test_edits_apply_live_and_a_broken_edit_keeps_the_old_rules(tmp_path, feed_s
     # SIGHUP reloads too: a fixed file, without waiting for the file watch.
     (config / "rules.yaml").write_text(rules_file(("tariffs", "tariffs")))
     daemon.process.send_signal(signal.SIGHUP)
-    daemon.wait_for_log(r"config\.reloaded .*1 rules", timeout=15)
+    daemon.wait_for_log(r"config\.reloaded .*1 rule\b", timeout=15)
     assert daemon.stop() == 0

@@ -40,7 +40,7 @@ def test_ready_reloading_watchdog_and_stopping(tmp_path, feed_server):
         try:
             messages: list[str] = []
             receive_until(sock, "READY=1", messages)
-            assert any(m.startswith("READY=1") and "STATUS=watching 1 feeds" in m for m in messages)
+            assert any(m.startswith("READY=1") and "STATUS=watching 1 feed" in m for m in messages)
             # WatchdogSec=1s: pings every half second, from the event loop.
             first = receive_until(sock, "WATCHDOG=1", messages, since=len(messages))
             receive_until(sock, "WATCHDOG=1", messages, since=first + 1, timeout=10)  # and again: a rhythm
