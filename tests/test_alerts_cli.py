@@ -38,7 +38,7 @@ def test_a_dead_alert_is_kept_reported_and_can_be_retried(tmp_path, feed_server,
 
     webhook.set_default(status=200)
     retried = run_cli("alerts", "retry", "--dead", config=config)
-    assert retried.returncode == 0 and "1 alerts due again" in retried.stdout
+    assert retried.returncode == 0 and "1 alert due again" in retried.stdout
     assert run_cli("poll", "--once", config=config).returncode == 0
     [row] = [json.loads(line) for line in run_cli("alerts", "list", "--json", config=config).stdout.splitlines()]
     assert (row["status"], row["attempts"], row["title"]) == ("sent", 2, XI_PUTIN_CALL.title)
@@ -120,7 +120,7 @@ def test_poll_once_says_what_it_left_in_the_outbox_and_why(tmp_path, feed_server
     config = failing_config(tmp_path, feed_server, webhook, retry_initial="10m", retry_max="1h")
     result = run_cli("poll", "--once", config=config)
     assert result.returncode == 0, result.stderr
-    assert "left in the outbox: 1 alerts" in result.stderr
+    assert "left in the outbox: 1 alert" in result.stderr
     [line] = [line for line in result.stderr.splitlines() if "pending, next try" in line]
     assert "on 'hook'" in line and "503" in line
 
@@ -138,7 +138,7 @@ def test_config_may_come_before_the_command_and_unknown_alerts_are_named(tmp_pat
         capture_output=True, text=True, timeout=120, env=cli_env(), cwd=tmp_path,
     )  # fmt: skip
     assert before.returncode == 0, before.stderr
-    assert before.stdout.splitlines()[-1] == "1 alerts"
+    assert before.stdout.splitlines()[-1] == "1 alert"
     missing = run_cli("alerts", "retry", "1", "9999", config=config)
     assert missing.returncode == 1
     assert missing.stderr.strip() == "news-monitor: no alert with id 9999"

@@ -58,7 +58,7 @@ def test_poll_feed_asks_the_running_daemon(tmp_path, feed_server, webhook, daemo
     assert result.returncode == 0, result.stderr
     assert f"asked the running daemon (pid {daemon.process.pid}, {socket_file(config)}) to poll wire" in result.stderr
     assert (
-        "polled 1 feeds: 1 ok, 0 failed; 1 new or changed items; 1 alerts queued; the daemon delivers them"
+        "polled 1 feed: 1 ok, 0 failed; 1 new or changed item; 1 alert queued; the daemon delivers them"
         in result.stderr
     )
     assert "poll.done" not in result.stderr  # the CLI polled nothing itself: it opened no database to write
@@ -71,7 +71,7 @@ def test_poll_feed_asks_the_running_daemon(tmp_path, feed_server, webhook, daemo
     feed_server.route("/wire.xml", b"gone", status=500, content_type="text/plain")
     failed = run_cli("poll", "--once", "--feed", "wire", config=config)
     assert failed.returncode == 0, failed.stderr
-    assert "polled 1 feeds: 0 ok, 1 failed;" in failed.stderr and "  wire: " in failed.stderr and "500" in failed.stderr
+    assert "polled 1 feed: 0 ok, 1 failed;" in failed.stderr and "  wire: " in failed.stderr and "500" in failed.stderr
     unknown = run_cli("poll", "--feed", "nope", config=config)
     assert unknown.returncode == 2
     assert "no feed named 'nope' (feeds: wire)" in unknown.stderr
@@ -97,7 +97,7 @@ def test_a_stale_socket_left_by_kill_9_is_no_daemon(tmp_path, feed_server, webho
     assert result.returncode == 0, result.stderr
     assert "asked the running daemon" not in result.stderr
     assert "poll.done feed=wire" in result.stderr  # polled by itself
-    assert "polled 1 feeds: 1 ok, 0 failed" in result.stderr
+    assert "polled 1 feed: 1 ok, 0 failed" in result.stderr
 
     # The next daemon replaces the stale socket and answers on it.
     again = DaemonProcess(config, tmp_path / "daemon.log").start()

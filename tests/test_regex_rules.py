@@ -127,7 +127,7 @@ def test_check_and_lint_warn_about_costly_regexes(tmp_path):
     assert run_cli("feeds", "list", config=config).returncode == 0  # creates the database lint reads
     linted = run_cli("rules", "lint", config=config)
     assert linted.returncode == 0, linted.stderr
-    assert "warning: rule 'dfa' (column 21): /[ab]*a[ab]{150}/: costly regex" in linted.stdout
+    assert "rules.yaml:5:37: warning: rule 'dfa': /[ab]*a[ab]{150}/: costly regex" in linted.stdout
     assert "warning: rule 'big'" in linted.stdout and "'fine'" not in linted.stdout.replace("info: rule 'fine'", "")
 
 

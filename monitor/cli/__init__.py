@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import traceback
 from typing import Any
 
 import click
@@ -11,18 +12,21 @@ from monitor import __version__
 from monitor.cli import alerts, feeds, rules, search, service
 from monitor.cli.common import _fail, _load, _problems, _setup, _storage, _when, config_option, logging_options
 from monitor.errors import MonitorError
+from monitor.redact import redact_text
 
 # The shared helpers live in common (the command modules import them from there, not from here).
 __all__ = ["main", "config_option", "logging_options", "_load", "_setup", "_problems", "_storage", "_fail", "_when"]
 
 
 class _Commands(click.Group):
-    """Every command's own errors end in one line on stderr and exit 1, never a traceback."""
+    """Every command's own errors end in one line on stderr and exit 1; the traceback only with --debug."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except MonitorError as exc:
+            if ctx.params.get("debug"):
+                click.echo(redact_text(traceback.format_exc()).rstrip(), err=True)  # secrets stay hidden here too
             _fail(str(exc))
 
 
@@ -36,7 +40,8 @@ class _Commands(click.Group):
     metavar="DIR",
     help="The config directory for the command that follows (as its own --config).",
 )
-def main(config_dir: str | None) -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback behind an error, not only its one line.")
+def main(config_dir: str | None, debug: bool) -> None:
     """Watch news feeds and alert when a story matches your watch rules."""
     # Entities are extracted in one worker thread; BLAS threads of their own
     # only contend for the same cores (about 20% slower on two). numpy reads

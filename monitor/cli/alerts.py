@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
-from monitor.cli.common import _fail, _load, _setup, _storage, _when, config_option
+from monitor.cli.common import _fail, _load, _setup, _storage, _when, config_option, logging_options, plural
 from monitor.display import shown
 
 
@@ -27,11 +28,25 @@ def alerts() -> None:
 @click.option("--rule", metavar="NAME", help="Only alerts of this rule.")
 @click.option("--limit", default=50, show_default=True, help="Show at most this many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per alert.")
-def alerts_list(config_dir: Path, status: str | None, rule: str | None, limit: int, as_json: bool) -> None:
-    """The newest alerts with their state, attempts and the reason of the last failure."""
+@click.option(
+    "--backfill", is_flag=True, help="Instead: matches that came with a feed's first fetch and alerted nobody."
+)
+def alerts_list(
+    config_dir: Path, status: str | None, rule: str | None, limit: int, as_json: bool, backfill: bool
+) -> None:
+    """The newest alerts with their state, attempts and the reason of the last failure.
+
+    With --backfill: the matches found in the items of a feed's first fetch,
+    which are old news and alert nobody (unless the feed sets alert_first_fetch).
+    """
     from monitor.store import AlertStatus
 
+    if backfill and status:
+        raise click.UsageError("--backfill lists matches that were never alerted: it takes no --status")
     config = _load(config_dir)
+    if backfill:
+        _list_backfill(config, rule, limit, as_json)
+        return
     with _storage(config) as store:
         rows = store.list_alerts(status=AlertStatus(status) if status else None, rule=rule, limit=limit)
     for row in rows:
@@ -53,7 +68,22 @@ def alerts_list(config_dir: Path, status: str | None, rule: str | None, limit: i
         if row.last_error:
             click.echo(f"    last error: {row.last_error}")
     if not as_json:
-        click.echo(f"{len(rows)} alerts")
+        click.echo(plural(len(rows), "alert"))
+
+
+def _list_backfill(config: Any, rule: str | None, limit: int, as_json: bool) -> None:
+    with _storage(config) as store:
+        rows = store.backfill_matches(rule=rule, limit=limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row.to_dict(), ensure_ascii=False))
+            continue
+        click.echo(f"item {row.item_id}  rule={row.rule}  first seen {_when(row.first_seen_at)}")
+        click.echo(shown(f"    [{row.feed}] {row.title}"))
+        if row.link:
+            click.echo(shown(f"    {row.link}"))
+    if not as_json:
+        click.echo(f"{plural(len(rows), 'match', 'matches')} in first fetches, not alerted")
 
 
 @alerts.command("retry")
@@ -71,19 +101,22 @@ def alerts_retry(config_dir: Path, alert_ids: tuple[int, ...], dead: bool) -> No
     config = _load(config_dir)
     with _storage(config) as store:
         changed = store.retry_alerts(datetime.now(UTC), ids=alert_ids, dead=dead)
-    click.echo(f"{changed} alerts due again")
+    click.echo(f"{plural(changed, 'alert')} due again")
 
 
 @click.command("notify-test")
 @config_option
+@logging_options
 @click.argument("channel")
-def notify_test(config_dir: Path, channel: str) -> None:
+def notify_test(config_dir: Path, log_format: str, log_level: str, channel: str) -> None:
     """Send a test message to CHANNEL and say why when it fails."""
     import asyncio
 
     from monitor.alerts.lanes import Lane
     from monitor.alerts.render import render_test_message
+    from monitor.logs import setup_logging
 
+    setup_logging(log_level.upper(), log_format)  # apprise's own lines, in the product's format
     setup = _setup(config_dir)
     found = setup.channels.get(channel)
     if found is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from click.core import ParameterSource
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError
 from monitor.redact import redact_text
+from monitor.wording import plural  # noqa: F401  (the commands import it from here)
 
 if TYPE_CHECKING:
     from monitor.assembly import Setup
@@ -97,6 +99,16 @@ def _storage(config: Config, *, create: bool = False) -> Iterator[Storage]:
 def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"news-monitor: {redact_text(message)}", err=True)
     sys.exit(code)
+
+
+def styled() -> bool:
+    """Whether stdout takes ANSI styles: a terminal, and NO_COLOR (https://no-color.org) not set."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def bold(text: str, *, style: bool) -> str:
+    """``text`` in bold when ``style``, else as it is (a highlight with no marks of its own)."""
+    return click.style(text, bold=True) if style else text
 
 
 def _when(value: datetime | None) -> str:

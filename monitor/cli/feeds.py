@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from monitor.cli.common import _fail, _load, _storage, config_option
+from monitor.cli.common import _fail, _load, _storage, config_option, plural
 from monitor.display import shown
+from monitor.durations import format_duration
 from monitor.redact import redact_url
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def feeds_list(config_dir: Path, as_json: bool) -> None:
         store.sync_feeds(config.feed_specs(), datetime.now(UTC))
         rows = store.feeds()
     for feed in rows:
-        interval = f"every {feed.interval}" if feed.interval else "adaptive"
+        interval = f"every {format_duration(feed.interval)}" if feed.interval else "adaptive"
         if as_json:
             record = {
                 "name": feed.name, "url": redact_url(feed.url), "source": feed.source, "title": feed.title,
@@ -50,7 +51,7 @@ def feeds_list(config_dir: Path, as_json: bool) -> None:
             tags = f"  tags={','.join(feed.tags)}" if feed.tags else ""
             click.echo(f"{feed.name}  [{feed.source}]  {redact_url(feed.url)}  {interval}{tags}")
     if not as_json:
-        click.echo(f"{len(rows)} feeds")
+        click.echo(plural(len(rows), "feed"))
 
 
 @feeds.command("add")
@@ -79,13 +80,16 @@ def feeds_add(
         taken = {feed.name for feed in store.feeds(active_only=False)}
         chosen = name or suggest_name(title, feed_url, taken)
         store.add_feed(FeedSpec(chosen, feed_url, every, tags, alert_first_fetch), datetime.now(UTC))
-    click.echo(shown(f"added feed {chosen!r}: {redact_url(feed_url)} ({title or 'untitled'}, {count} items now)"))
+    click.echo(
+        shown(f"added feed {chosen!r}: {redact_url(feed_url)} ({title or 'untitled'}, {plural(count, 'item')} now)")
+    )
 
 
 async def _find_feed(url: str, config: Config) -> DiscoveredFeed:
     """The feed at ``url``, or the first one the page at ``url`` links to."""
+    from monitor.feeds.addresses import private_access
     from monitor.feeds.discover import find_feed
-    from monitor.feeds.fetch import new_client, private_access
+    from monitor.feeds.fetch import new_client
 
     poll = config.settings.poll
     # A feed added here is not one of the config's: it reaches private addresses only if the config says so.
@@ -136,7 +140,9 @@ def feeds_import(config_dir: Path, opml_file: Path) -> None:
     for refused in plan.refused:
         click.echo(f"news-monitor: {opml_file}:{refused.feed.line}:{refused.feed.column}: {refused}", err=True)
     refused_note = f", {len(plan.refused)} refused" if plan.refused else ""
-    click.echo(f"imported {len(plan.add)} feeds from {opml_file} ({plan.present} already there{refused_note})")
+    click.echo(
+        f"imported {plural(len(plan.add), 'feed')} from {opml_file} ({plan.present} already there{refused_note})"
+    )
     if plan.refused:
         sys.exit(1)
 
@@ -157,4 +163,4 @@ def feeds_export(config_dir: Path, output: Path | None) -> None:
         click.echo(document.decode("utf-8"), nl=False)
     else:
         output.write_bytes(document)
-        click.echo(f"exported {len(subscriptions)} feeds to {output}", err=True)
+        click.echo(f"exported {plural(len(subscriptions), 'feed')} to {output}", err=True)

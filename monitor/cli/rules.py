@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.cli.common import _fail, _setup, _storage, config_option
+from monitor.cli.common import _fail, _setup, _storage, bold, config_option, plural, styled
+from monitor.config import RULES_FILE
 from monitor.display import shown
 from monitor.errors import RuleSyntaxError
 
@@ -21,18 +22,33 @@ if TYPE_CHECKING:
     from monitor.store import StoredItem
 
 
+_QUERY_HELP = "Take QUERY_OR_RULE as a query even when it reads like a rule name."
+
+
 @click.group()
 def rules() -> None:
     """Work with watch rules."""
 
 
-def _compile(query_or_rule: str, setup: Setup) -> tuple[Any, RuleConfig | None, Any]:
-    """The rule of that name (as assembled), else the text as a query; exits 1 on a syntax error."""
+def _compile(query_or_rule: str, setup: Setup, *, as_query: bool = False) -> tuple[Any, RuleConfig | None, Any]:
+    """The rule of that name (as assembled), else the text as a query; exits 1 on a syntax error.
+
+    Text that reads as a rule name but names none is refused with the nearest
+    rule, unless ``as_query`` (``--query``) says it is a query.
+    """
     from monitor.rules.evaluate import compile_rule
+    from monitor.rules.names import looks_like_rule_name, nearest_rule
 
     book = setup.rulebook
-    if query_or_rule in book.compiled:
+    if not as_query and query_or_rule in book.compiled:
         return book.compiled[query_or_rule], book.rules[query_or_rule], book.lexicon
+    if not as_query and looks_like_rule_name(query_or_rule, book.rules):
+        near = nearest_rule(query_or_rule, book.rules)
+        hint = f"; did you mean {near!r}?" if near else ""
+        _fail(f"no rule named {query_or_rule!r}{hint} (--query to search for the words)")
+    if not as_query and looks_like_rule_name(query_or_rule, book.rules, near_only=False):
+        # Shaped like a rule name but near none (``al-Assad``): searched for, and said so.
+        click.echo(f"note: no rule is named {query_or_rule!r}; searching for the words", err=True)
     try:
         return compile_rule("query", query_or_rule, book.lexicon), None, book.lexicon
     except RuleSyntaxError as exc:
@@ -47,7 +63,8 @@ def _compile(query_or_rule: str, setup: Setup) -> tuple[Any, RuleConfig | None, 
 @click.option("--since", default="30d", show_default=True, metavar="DURATION", help="How far back: items first seen within this long.")
 @click.option("--limit", default=20, show_default=True, help="Show at most this many matches, newest first (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per matching item (feed, guid, link, title, why, ...).")
-def rules_test(config_dir: Path, query_or_rule: str, since: str, limit: int, as_json: bool) -> None:
+@click.option("--query", "as_query", is_flag=True, help=_QUERY_HELP)
+def rules_test(config_dir: Path, query_or_rule: str, since: str, limit: int, as_json: bool, as_query: bool) -> None:
     """Try a query, or the rule of that name, on the stored items.
 
     Prints how many items would have matched per day, the newest matches with
@@ -59,7 +76,7 @@ def rules_test(config_dir: Path, query_or_rule: str, since: str, limit: int, as_
 
     setup = _setup(config_dir)
     config = setup.config
-    rule, rule_config, lexicon = _compile(query_or_rule, setup)
+    rule, rule_config, lexicon = _compile(query_or_rule, setup, as_query=as_query)
     try:
         until = datetime.now(UTC)
         cutoff = until - parse_duration(since)
@@ -88,19 +105,22 @@ def rules_test(config_dir: Path, query_or_rule: str, since: str, limit: int, as_
     for line in render_histogram(report.per_day):
         click.echo(f"  {line}")
     if sample:
-        click.echo(f"newest {len(sample)} of {len(report.matches)} matches:")
+        click.echo(f"newest {len(sample)} of {plural(len(report.matches), 'match', 'matches')}:")
     for match in sample:
         _print_match(match.item_id, match.feed, match.item, match.first_seen_at, [h.to_dict() for h in match.hits])
-    target = f"{len(plan.channels)} channels" if plan and len(plan.channels) > 1 else "one channel"
+    target = plural(len(plan.channels), "channel") if plan and len(plan.channels) > 1 else "one channel"
     notes = [
         f"{report.held} of them in digests" if report.held else "",
-        f"{report.suppressed} repeats suppressed" if report.suppressed else "",
-        f"{report.backfill} matches came in a first fetch, counted as news" if report.backfill else "",
+        f"{plural(report.suppressed, 'repeat')} suppressed" if report.suppressed else "",
+        f"{plural(report.backfill, 'match', 'matches')} came in a first fetch, counted as news"
+        if report.backfill
+        else "",
     ]
     detail = "; ".join(note for note in notes if note)
     click.echo(
-        f"{len(report.matches)} of {report.scanned} stored items match {rule.query!r}: "
-        f"{report.stories} stories, {report.alerts} alerts to {target}" + (f" ({detail})" if detail else "")
+        f"{len(report.matches)} of {plural(report.scanned, 'stored item')} match {rule.query!r}: "
+        f"{plural(report.stories, 'story', 'stories')}, {plural(report.alerts, 'alert')} to {target}"
+        + (f" ({detail})" if detail else "")
     )
 
 
@@ -123,13 +143,17 @@ def rules_lint(config_dir: Path, almost_all: float) -> None:
         scanned = store.count("items")
         documents = (document_of(stored) for stored in store.iter_items())
         findings = lint(compiled, documents, lexicon, almost_all=almost_all)
+    index_of = {rule.name: index for index, rule in enumerate(config.rules)}
     for finding in findings:
-        where = config.rule_positions.get(finding.rule)
-        location = f"{config.directory / 'rules.yaml'}:{where[0]}: " if where else ""
-        column = f" (column {finding.column})" if finding.column else ""
-        click.echo(f"{location}{finding.severity}: rule {finding.rule!r}{column}: {finding.message}")
+        # file:line:column as `check` writes it: the column of the cause inside the rule's query.
+        path = ("rules", index_of[finding.rule], "query") if finding.rule in index_of else ("rules",)
+        where = config.where(RULES_FILE, path, column=finding.column)
+        click.echo(f"{where}: {finding.severity}: rule {finding.rule!r}: {finding.message}")
     errors = sum(1 for f in findings if f.severity == "error")
-    click.echo(f"{len(config.rules)} rules checked against {scanned} stored items: {len(findings)} findings, {errors} errors")
+    click.echo(
+        f"{plural(len(config.rules), 'rule')} checked against {plural(scanned, 'stored item')}: "
+        f"{plural(len(findings), 'finding')}, {plural(errors, 'error')}"
+    )
     if errors:
         sys.exit(1)
 
@@ -138,18 +162,19 @@ def rules_lint(config_dir: Path, almost_all: float) -> None:
 @config_option
 @click.argument("item")
 @click.argument("query_or_rule")
-def explain(config_dir: Path, item: str, query_or_rule: str) -> None:
+@click.option("--query", "as_query", is_flag=True, help=_QUERY_HELP)
+def explain(config_dir: Path, item: str, query_or_rule: str, as_query: bool) -> None:
     """Show why a stored ITEM matches a rule (or query), with the hits highlighted.
 
-    ITEM is an item id (shown by `rules test`), a guid or a link. Exits 1 when
-    the rule does not match the item.
+    ITEM is an item id (shown by `rules test`), a guid (as the feed wrote it,
+    relative or not) or a link. Exits 1 when the rule does not match the item.
     """
     from monitor.backtest import document_of
     from monitor.rules.evaluate import explain as explain_match
 
     setup = _setup(config_dir)
     config = setup.config
-    rule, _, lexicon = _compile(query_or_rule, setup)
+    rule, _, lexicon = _compile(query_or_rule, setup, as_query=as_query)
     with _storage(config) as store:
         found = store.find_items(item)
     if not found:
@@ -194,12 +219,9 @@ def _spans(why: list[dict[str, Any]], field: str) -> list[tuple[int, int]]:
 
 
 def _marked(segments: Any) -> str:
-    """Hits in bold on a terminal, between ** elsewhere (so pipes keep them)."""
-    tty = sys.stdout.isatty()
-    return "".join(
-        (click.style(s.text, bold=True, fg="yellow") if tty else f"**{s.text}**") if s.hit else s.text
-        for s in segments
-    )
+    """Hits in bold on a terminal, plain text when piped or with NO_COLOR."""
+    style = styled()
+    return "".join(bold(s.text, style=style) if s.hit else s.text for s in segments)
 
 
 def _print_match(item_id: int, feed: str, item: Item, first_seen_at: datetime, why: list[dict[str, Any]]) -> None:

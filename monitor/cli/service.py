@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from monitor.cli.common import _fail, _load, _setup, _storage, _when, config_option, logging_options
-from monitor.config import Config
+from monitor.cli.common import _fail, _load, _setup, _storage, _when, config_option, logging_options, plural
+from monitor.config import Config, no_rules_warning
 from monitor.logs import setup_logging
 from monitor.redact import redact_text
 
@@ -49,6 +49,9 @@ def check(config_dir: Path) -> None:
     setup = _setup(config_dir)
     config = setup.config
     _warn_costly_regexes(setup)
+    warning = no_rules_warning(config)
+    if warning:
+        click.echo(warning, err=True)
     database = Path(config.settings.database)
     if database.exists():
         with open_storage(database) as store:  # refuses a file that is not ours, migrates an older one
@@ -91,13 +94,14 @@ def poll(config_dir: Path, log_format: str, log_level: str, once: bool, feed_nam
     if feed_name is not None and _poll_by_daemon(setup.config, feed_name):
         return
 
-    async def once_() -> tuple[list[Any], Any, list[Any]]:
+    async def once_() -> tuple[list[Any], Any, list[Any], int]:
         from monitor.daemon import Monitor
         from monitor.errors import NotFoundError
         from monitor.store import AlertStatus, open_storage
 
         monitor = Monitor(setup, open_storage(setup.config.settings.database))
         try:
+            held_back = monitor.store.backfill_match_count()
             try:
                 reports, delivery = await monitor.poll_once(feed_name)
             except NotFoundError as exc:
@@ -106,20 +110,33 @@ def poll(config_dir: Path, log_format: str, log_level: str, once: bool, feed_nam
                 *monitor.store.list_alerts(status=AlertStatus.PENDING, limit=10_000),
                 *monitor.store.list_alerts(status=AlertStatus.HELD, limit=10_000),
             ]
-            return reports, delivery, waiting
+            return reports, delivery, waiting, monitor.store.backfill_match_count() - held_back
         finally:
             await monitor.close()
 
-    reports, delivery, waiting = asyncio.run(once_())
+    reports, delivery, waiting, held_back = asyncio.run(once_())
     _print_polled(reports, f"delivered {delivery.sent}, failed {delivery.failed}, dead {delivery.dead}")
+    if held_back:
+        _print_held_back(held_back)
     _print_waiting(waiting)
+
+
+def _print_held_back(count: int) -> None:
+    """Say that matches came with a feed's first fetch, which alerts nobody, and where to see them."""
+    where = "in a first fetch was" if count == 1 else "in first fetches were"
+    click.echo(
+        f"{plural(count, 'match', 'matches')} {where} not alerted (old news); "
+        "see `news-monitor alerts list --backfill`",
+        err=True,
+    )
 
 
 def _print_polled(reports: list[Any], delivered: str) -> None:
     failed = [r for r in reports if not r.ok]
     click.echo(
-        f"polled {len(reports)} feeds: {len(reports) - len(failed)} ok, {len(failed)} failed; "
-        f"{sum(r.new_items for r in reports)} new or changed items; {sum(r.alerts for r in reports)} alerts queued; "
+        f"polled {plural(len(reports), 'feed')}: {len(reports) - len(failed)} ok, {len(failed)} failed; "
+        f"{plural(sum(r.new_items for r in reports), 'new or changed item')}; "
+        f"{plural(sum(r.alerts for r in reports), 'alert')} queued; "
         f"{delivered}",
         err=True,
     )
@@ -169,7 +186,10 @@ def _print_waiting(waiting: list[Any]) -> None:
     for alert in waiting:
         why = alert.last_error if alert.status == AlertStatus.PENDING else alert.reason
         groups.setdefault((alert.status, alert.channel, why or ""), []).append(alert)
-    click.echo(f"left in the outbox: {len(waiting)} alerts (the daemon, `news-monitor run`, sends them when due)", err=True)
+    click.echo(
+        f"left in the outbox: {plural(len(waiting), 'alert')} (the daemon, `news-monitor run`, sends them when due)",
+        err=True,
+    )
     for (status, channel, why), alerts in sorted(groups.items()):
         when = min(alert.next_attempt_at for alert in alerts)
         verb = "pending, next try" if status == AlertStatus.PENDING else "held until"
@@ -194,8 +214,13 @@ def status(config_dir: Path, as_json: bool) -> None:
             for feed in store.feed_status()
         ]
         outbox = store.alert_counts()
+        held_back = store.backfill_match_count()
     if as_json:
-        document = {"feeds": [feed.to_dict() for feed in feeds], "outbox": {str(k): v for k, v in outbox.items()}}
+        document = {
+            "feeds": [feed.to_dict() for feed in feeds],
+            "outbox": {str(k): v for k, v in outbox.items()},
+            "backfill_matches": held_back,
+        }
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
     for feed in feeds:
@@ -210,3 +235,8 @@ def status(config_dir: Path, as_json: bool) -> None:
         click.echo(f"    next poll:     {_when(feed.next_poll_at)} ({feed.next_poll_reason or 'due'})")
     counts = ", ".join(f"{status} {count}" for status, count in outbox.items()) or "empty"
     click.echo(f"outbox: {counts}")
+    if held_back:
+        click.echo(
+            f"first fetches: {plural(held_back, 'match', 'matches')} not alerted (old news); "
+            "see `news-monitor alerts list --backfill`"
+        )

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from monitor.errors import NotFoundError
 from monitor.items import Item, Mention
@@ -159,9 +160,9 @@ class ItemsMixin(SqliteBase):
         self.db.execute(
             "UPDATE feeds SET etag = ?, last_modified = ?, title = COALESCE(?, title), first_fetch_done = 1,"
             " last_polled_at = ?, last_success_at = ?, error_count = 0, last_error = NULL, failing_since = NULL,"
-            " next_poll_at = ?, next_poll_reason = ? WHERE id = ?",
+            " next_poll_at = ?, next_poll_reason = ?, body_hash = ? WHERE id = ?",
             [feed.etag, feed.last_modified, feed.title, now, now, to_db_time(feed.next_poll_at),
-             feed.next_poll_reason, feed.feed_id],
+             feed.next_poll_reason, feed.body_hash, feed.feed_id],
         )  # fmt: skip
 
     def _upsert_item(self, write: ItemWrite, now: str | None) -> tuple[int, bool]:
@@ -269,10 +270,29 @@ class ItemsMixin(SqliteBase):
         return from_db_time(rows[0][0])
 
     def find_items(self, ref: str) -> list[StoredItem]:
-        """Items by id, guid or link (a guid or link may name items of several feeds)."""
-        if ref.isdigit():
-            return self._stored_items("items.id = ?", [int(ref)])
-        return self._stored_items("items.guid = ? OR items.link = ? ORDER BY items.id", [ref, ref])
+        """Items by id, guid or link (a guid or link may name items of several feeds).
+
+        A guid is found as the feed wrote it too: a relative one (``123``,
+        ``/a/1``) is stored resolved against the feed's URL, and names each
+        stored guid that it resolves to from that guid's own place.
+        """
+        if not ref:
+            return []
+        ids: list[int] = []
+        if ref.isascii() and ref.isdigit() and len(ref) <= 18:
+            ids += [row[0] for row in self._read("SELECT id FROM items WHERE id = ?", [int(ref)])]
+        ids += [row[0] for row in self._read("SELECT id FROM items WHERE guid = ? OR link = ?", [ref, ref])]
+        if not urlsplit(ref).scheme:
+            suffixed = self._read(
+                "SELECT id, guid FROM items WHERE substr(guid, -length(?)) = ? AND guid != ?", [ref] * 3
+            )
+            ids += [item_id for item_id, guid in suffixed if urljoin(guid, ref) == guid]
+        unique = list(dict.fromkeys(ids))
+        return [
+            stored
+            for chunk in chunks(unique)
+            for stored in self._stored_items(f"items.id IN ({placeholders(chunk)}) ORDER BY items.id", chunk)
+        ]
 
     def item(self, item_id: int) -> StoredItem:
         found = self._stored_items("items.id = ?", [item_id])
