@@ -69,6 +69,29 @@ def test_email_arrives_with_subject_and_text_and_html_parts(smtp: SMTPReceiver) 
     assert "xi-putin" in text and "Vladimir Putin" in text
 
 
+def test_email_text_part_quotes_the_excerpt_with_a_space_and_is_not_double_spaced(smtp: SMTPReceiver) -> None:
+    # Before: ">Chinese leader ..." (no space after the quote mark) and a "Why it matched" list with a
+    # blank line between its items, five lines before the link.
+    result = Channel("me", smtp.apprise_url()).send(render(make_view(), "email"))
+
+    assert result.ok, result.reason
+    [received] = smtp.wait_for(1)
+    text = received.get_body(("plain",)).get_content()
+    assert text.replace("\r\n", "\n").strip() == (
+        "Xi Jinping hosts <Putin> & friends\n"
+        "\n"
+        "bbc-world · 2024-05-01 12:34 UTC\n"
+        "\n"
+        "> Chinese leader Xi Jinping welcomed Russian President Vladimir Putin on Tuesday.\n"
+        "\n"
+        "Why: xi-putin · Xi → Xi Jinping (title), Putin → Vladimir Putin (body)\n"
+        "\n"
+        f"{LINK}\n"
+        "---\n"
+        "Sent by news-monitor because rule xi-putin matched."
+    )
+
+
 def test_email_with_login(smtp: SMTPReceiver) -> None:
     url = smtp.apprise_url(user="monitor", password="s3cret/p@ss")
 
@@ -105,12 +128,12 @@ def test_slack_webhook_gets_mrkdwn_with_title_and_link(slack: WebhookReceiver) -
     assert payload["channel"] == "#world-desk"
     assert payload["mrkdwn"] is True
     attachment = payload["attachments"][0]
-    assert attachment["title"] == "news-monitor: xi-putin"
-    # Slack mrkdwn after apprise's conversion: linked bold title, Slack escaping.
-    assert f"*<{LINK}|Xi Jinping hosts &lt;Putin&gt; &amp; friends>*" in attachment["text"]
-    assert "Matched: *Xi*, *Putin*" in attachment["text"]
-    assert "*Vladimir Putin*" in attachment["text"]
-    assert "Rule: xi-putin" in attachment["text"]
+    # The headline is the attachment's title, escaped by apprise; the body starts with outlet and time.
+    assert attachment["title"] == "Xi Jinping hosts &lt;Putin&gt; &amp; friends"
+    # Slack mrkdwn after apprise's conversion: links, bold hits, Slack escaping.
+    assert attachment["text"].startswith(f"bbc-world · 2024-05-01 12:34 UTC · <{LINK}|Open the story>\n")
+    assert "> Chinese leader Xi Jinping welcomed Russian President *Vladimir Putin* on Tuesday." in attachment["text"]
+    assert "Why: *xi-putin* · Xi → Xi Jinping (title), Putin → Vladimir Putin (body)" in attachment["text"]
 
 
 def test_slack_500_is_a_failure_mentioning_the_status(slack: WebhookReceiver) -> None:

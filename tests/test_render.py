@@ -12,7 +12,9 @@ from monitor.alerts.render import (
     KINDS,
     TEMPLATE_DIR,
     AlertView,
+    Outlet,
     Renderer,
+    RuleMatch,
     Segment,
     excerpt,
     highlight,
@@ -72,26 +74,37 @@ def test_every_kind_names_rule_title_link_and_why(kind: str) -> None:
 
     assert message.format == KINDS[kind].format
     assert "xi-putin" in message.body
-    assert "xi-putin" in message.title
-    assert "hosts" in message.body and "Beijing" in message.body
+    # Slack's title (the attachment header) is the headline alone; a subject names the rule first.
+    expected = "Xi Jinping hosts Putin in Beijing"
+    assert message.title == (expected if kind == "slack" else f"xi-putin: {expected}")
+    if kind != "slack":  # Slack shows the headline as the title only, not again in the body
+        assert "hosts" in message.body and "Beijing" in message.body
     link_as_written = LINK.replace("&", "&amp;") if kind == "email" else LINK
     assert link_as_written in message.body
     assert "bbc-world" in message.body
     assert "2024-05-01 12:34 UTC" in message.body
-    # The why: term, what it matched, the entity and the field.
-    assert "Xi Jinping" in message.body
-    assert "entity Vladimir Putin" in message.body
-    assert "title" in message.body and "body" in message.body
+    # The why, short: each term, the entity it found and the fields it found it in.
+    unescaped = message.body.replace("\\", "")
+    assert "Xi → Xi Jinping (title)" in unescaped
+    assert "Putin → Vladimir Putin (title, body)" in unescaped
 
 
-def test_text_kind_explains_each_hit_on_its_own_line() -> None:
+def test_text_kind_puts_the_headline_first_and_the_why_on_one_line() -> None:
+    # The layout changed (issue 10): headline, outlet and time, link, excerpt, then one "Why" line per
+    # rule; before, five lines of "Why" came before the excerpt and "Rule: xi-putin" closed the message.
     message = render(make_view(), "text")
 
     assert message.title == "xi-putin: Xi Jinping hosts Putin in Beijing"
     assert message.format == "text"
-    assert 'Xi -> "Xi Jinping" (entity Xi Jinping, title)' in message.body
-    assert 'Putin -> "Vladimir Putin" (entity Vladimir Putin, body)' in message.body
-    assert message.body.rstrip().endswith("Rule: xi-putin")
+    assert message.body == (
+        "Xi Jinping hosts Putin in Beijing\n"
+        "bbc-world · 2024-05-01 12:34 UTC\n"
+        f"{LINK}\n"
+        "\n"
+        "Chinese leader Xi Jinping welcomed Russian President Vladimir Putin on Tuesday.\n"
+        "\n"
+        "Why: xi-putin · Xi → Xi Jinping (title), Putin → Vladimir Putin (title, body)\n"
+    )
 
 
 def test_why_lines_without_entity_or_offsets() -> None:
@@ -102,7 +115,7 @@ def test_why_lines_without_entity_or_offsets() -> None:
         )
     )
     body = render(view, "text").body
-    assert body.count('wire -> "wire" (tag)') == 1  # duplicates collapse
+    assert body.count("Why: xi-putin · wire (tag)") == 1  # duplicates collapse, a term that is its match shown once
 
 
 def test_outlets_render_only_when_present() -> None:
@@ -175,24 +188,34 @@ def test_email_escapes_title_and_keeps_offsets_right_around_escaped_chars() -> N
     assert f'href="{LINK.replace("&", "&amp;")}"' in html
 
 
-def test_email_why_list_marks_matched_text() -> None:
+def test_email_why_is_one_short_line_after_the_excerpt() -> None:
+    # Before: a "Why it matched" heading and a <ul> of one line per hit (double-spaced in the text part).
     html = render(make_view(), "email").body
-    assert "<li><strong>Xi</strong> &rarr; &ldquo;<mark>Xi Jinping</mark>&rdquo; (entity Xi Jinping, title)</li>" in html
+    why = "Why: <strong>xi-putin</strong> &middot; Xi → Xi Jinping (title), Putin → Vladimir Putin (title, body)"
+    assert why in html
+    assert "<ul>" not in html and "<li>" not in html
+    assert html.index("<blockquote") < html.index(why)
     assert "rule <strong>xi-putin</strong>" in html
 
 
-def test_slack_bolds_terms_and_excerpt_hits_and_links_the_title() -> None:
-    message = render(make_view(), "slack")
+def test_slack_title_is_the_headline_and_the_body_starts_with_outlet_and_time() -> None:
+    # Before: the title was "news-monitor: xi-putin", the body began with the linked headline and
+    # "Matched: ...", and the why took a line per hit before "Rule: xi-putin".
+    message = render(make_view(outlets=(Outlet("reuters", "https://reuters.example/a"), "ap-news")), "slack")
 
-    assert message.title == "news-monitor: xi-putin"
-    assert f"**[Xi Jinping hosts Putin in Beijing]({LINK})**" in message.body
-    assert "Matched: **Xi**, **Putin**" in message.body
-    assert "Russian President **Vladimir Putin** on Tuesday." in message.body
+    assert message.title == "Xi Jinping hosts Putin in Beijing"
+    assert message.body == (
+        f"bbc-world · 2024-05-01 12:34 UTC · [Open the story]({LINK})\n"
+        "> Chinese leader Xi Jinping welcomed Russian President **Vladimir Putin** on Tuesday.\n"
+        "Why: **xi-putin** · Xi → Xi Jinping (title), Putin → Vladimir Putin (title, body)\n"
+        "Also on: [reuters](https://reuters.example/a), ap-news\n"
+    )
 
 
 def test_slack_neutralises_mentions_and_markup_in_feed_text() -> None:
-    title = "Alert <!channel> [click](http://evil)"
-    view = make_view(title=title, hits=(hit("Alert", "title", title, "Alert"),))
+    # The headline is the Slack title now, which apprise sends escaped (&lt;); the body quotes the text.
+    body_text = "Alert <!channel> [click](http://evil)"
+    view = make_view(body=body_text, hits=(hit("Alert", "body", body_text, "Alert"),))
     body = render(view, "slack").body
     assert "<!channel>" not in body
     assert r"\<!channel\>" in body
@@ -299,3 +322,91 @@ def test_render_test_message_names_the_channel(kind: str) -> None:
     assert "newsroom" in message.body
     assert "notify-test" in message.body
     assert "2024-05-01 12:34 UTC" in message.body
+
+
+# ------------------------------------------------------------ display time zone, several rules, outlets
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_times_are_shown_in_the_display_time_zone(kind: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    berlin = Renderer(zone=ZoneInfo("Europe/Berlin"))
+    assert "2024-05-01 14:34 CEST" in berlin.render(make_view(), kind).body
+    winter = make_view(published_at=datetime(2024, 1, 15, 12, 34, tzinfo=timezone.utc))
+    assert "2024-01-15 13:34 CET" in berlin.render(winter, kind).body
+    # UTC unless the user sets another zone.
+    assert "2024-05-01 12:34 UTC" in Renderer().render(make_view(), kind).body
+
+
+def test_digest_times_are_shown_in_the_display_time_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    from monitor.alerts.digest import DigestEntry, group_digest
+    from monitor.alerts.render import render_digest
+
+    entry = DigestEntry(1, "xi-putin", "Xi Jinping hosts Putin", LINK, "bbc-world", (), PUBLISHED)
+    [digest] = group_digest([("mail", entry)]).values()
+    assert "2024-05-01 14:34 CEST" in render_digest(digest, "text", ZoneInfo("Europe/Berlin")).body
+    assert "2024-05-01 12:34 UTC" in render_digest(digest, "text").body
+
+
+def two_rules_view() -> AlertView:
+    view = make_view()
+    kremlin = {"term": "Kremlin", "field": "body", "start": 0, "end": 7, "matched": "Kremlin", "entity": None}
+    return AlertView(
+        rule=view.rule,
+        title=view.title,
+        link=view.link,
+        feed=view.feed,
+        published_at=view.published_at,
+        body=view.body,
+        hits=view.hits,
+        matches=(RuleMatch("xi-putin", view.hits), RuleMatch("kremlin", (kremlin,))),
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_one_message_names_every_rule_that_matched_the_story(kind: str) -> None:
+    message = render(two_rules_view(), kind)
+    body = message.body.replace("\\", "")
+    assert "xi-putin" in body and "Xi → Xi Jinping (title), Putin → Vladimir Putin (title, body)" in body
+    assert "kremlin" in body and "Kremlin (body)" in body
+    if kind != "slack":
+        assert message.title == "xi-putin, kremlin: Xi Jinping hosts Putin in Beijing"
+
+
+def test_text_message_has_a_why_line_per_rule() -> None:
+    body = render(two_rules_view(), "text").body
+    assert body.endswith(
+        "Why: xi-putin · Xi → Xi Jinping (title), Putin → Vladimir Putin (title, body)\nWhy: kremlin · Kremlin (body)\n"
+    )
+
+
+def test_email_footer_names_every_rule() -> None:
+    assert "because rules <strong>xi-putin, kremlin</strong> matched" in render(two_rules_view(), "email").body
+
+
+def test_also_on_links_each_outlet_that_has_a_web_link() -> None:
+    view = make_view(
+        outlets=(
+            Outlet("reuters", "https://reuters.example/world/1"),
+            Outlet("ap-news", None),
+            Outlet("evil", "javascript:alert(1)"),
+        )
+    )
+    assert "Also on: [reuters](https://reuters.example/world/1), ap-news, evil" in render(view, "slack").body
+    assert "Also on: [reuters](https://reuters.example/world/1), ap-news, evil" in render(view, "markdown").body
+    assert 'Also on: <a href="https://reuters.example/world/1">reuters</a>, ap-news, evil' in render(view, "email").body
+    assert "Also on: reuters <https://reuters.example/world/1>, ap-news, evil" in render(view, "text").body
+    for kind in KINDS:
+        assert "javascript" not in render(view, kind).body
+
+
+def test_a_long_headline_is_cut_to_fit_a_subject() -> None:
+    title = "Putin " + "x" * 400
+    view = make_view(title=title, hits=(hit("Putin", "title", title, "Putin"),))
+    for kind in KINDS:
+        message = render(view, kind)
+        assert message.title.endswith("…") and len(message.title) <= 200
+    assert render(view, "email").title.startswith("xi-putin: Putin xxx")

@@ -46,6 +46,7 @@ import requests
 from monitor import http_headers
 from monitor.alerts.render import Message
 from monitor.errors import MonitorError
+from monitor.logs import log_context
 from monitor.redact import channel_secrets, redact_channel_url, redact_text, remember_secrets
 
 # The built-in channel that prints text messages to stdout (not an apprise URL).
@@ -225,12 +226,13 @@ class Channel:
         box = _RetryAfterBox()
         token = _RETRY_AFTER.set(box)
         try:
-            result = app.notify(
-                body=message.body,
-                title=message.title,
-                body_format=body_format,
-                log_level=logging.WARNING,
-            )
+            with log_context(channel=self.name):  # apprise's own log lines say which channel they are about
+                result = app.notify(
+                    body=message.body,
+                    title=message.title,
+                    body_format=body_format,
+                    log_level=logging.WARNING,
+                )
         finally:
             _RETRY_AFTER.reset(token)
         with result:  # releases apprise's temporary log storage

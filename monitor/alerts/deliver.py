@@ -16,8 +16,10 @@ another process delivering from the same database (``poll --once`` beside the
 daemon) neither sees nor claims them. Marking a row ends its claim; a process
 that dies leaves its claims to run out, after which the rows are due again.
 
-A due row is either *pending* (sent on its own) or *held* (released now: the
-held rows of a channel go out together as one digest). Before sending, the
+A due row is either *pending* or *held* (released now: the held rows of a
+channel go out together as one digest). The pending rows of a channel that are
+about one story (several rules matched it) go out as one message naming every
+rule; each rule's pacing has already decided that its row is due. Before sending, the
 rule's pacing is asked again (``pacing.decide_due``): quiet hours that began
 since, or a rule that became a digest rule, hold the row instead.
 """
@@ -30,7 +32,7 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,7 +40,7 @@ from monitor.alerts import pacing
 from monitor.alerts.channels import SendResult
 from monitor.alerts.digest import DigestEntry, group_digest
 from monitor.alerts.lanes import Lane
-from monitor.alerts.render import AlertView, Message, render_digest
+from monitor.alerts.render import AlertView, Message, Outlet, RuleMatch, render_digest
 from monitor.alerts.retry import give_up, retry_delay
 from monitor.assembly import ChannelSetup, Setup
 from monitor.health import Metrics
@@ -197,13 +199,13 @@ class Deliverer:
         return len(abandoned)
 
     async def _deliver_channel(self, name: str, limit: int = BATCH) -> DeliveryReport:
-        """One round on one channel: its pending rows one by one, then its released held rows as one digest."""
+        """One round on one channel: its pending rows a message per story, then its released held rows as one digest."""
         due = self.store.due_alerts(self.clock(), limit=limit, channel=name)
         report = DeliveryReport()
-        for alert in (a for a in due if a.status != AlertStatus.HELD):
+        for story in by_story([a for a in due if a.status != AlertStatus.HELD]):
             if self.stopping:
                 return report
-            report += await self._deliver(name, [alert], lambda c, alerts: c.renderer.render(_view(alerts[0]), c.kind))
+            report += await self._deliver(name, story, _alert)
         digest = [a for a in due if a.status == AlertStatus.HELD]
         if digest and not self.stopping:
             report += await self._deliver(name, digest, _digest)
@@ -259,9 +261,9 @@ class Deliverer:
                 "alert.sent",
                 extra={
                     "alerts": ids,
-                    "rule": alerts[0].rule,
+                    "rule": _rules(alerts),
                     "channel": name,
-                    "digest": len(alerts) > 1 or alerts[0].status == AlertStatus.HELD,
+                    "digest": any(alert.status == AlertStatus.HELD for alert in alerts),
                 },
             )
             return DeliveryReport(sent=len(alerts))
@@ -276,7 +278,7 @@ class Deliverer:
                 "alert.retry",
                 extra={
                     "alerts": ids,
-                    "rule": alerts[0].rule,
+                    "rule": _rules(alerts),
                     "channel": name,
                     "attempt": alerts[0].attempts + 1,
                     "next_attempt": retry_at.isoformat(timespec="seconds"),
@@ -284,14 +286,15 @@ class Deliverer:
                 },
             )
             return DeliveryReport(failed=len(alerts))
-        log.error("alert.dead", extra={"alerts": ids, "rule": alerts[0].rule, "channel": name, "error": reason})
+        log.error("alert.dead", extra={"alerts": ids, "rule": _rules(alerts), "channel": name, "error": reason})
         if name != self.setup.config.settings.admin_channel:
             stories = "\n".join(f"  #{a.id} {a.title} {a.link or ''}" for a in alerts)
             await self.notify_admin(
                 f"news-monitor: alert #{ids[0]} given up"
                 if len(ids) == 1
                 else f"news-monitor: {len(ids)} alerts given up",
-                f"Rule {alerts[0].rule!r} could not reach channel {name!r} within the retry window.\n"
+                f"{'Rules' if len(set(a.rule for a in alerts)) > 1 else 'Rule'} {_rules(alerts)!r} could not reach"
+                f" channel {name!r} within the retry window.\n"
                 f"{stories}\nLast error: {reason}\n"
                 f"Send again with: news-monitor alerts retry {' '.join(map(str, ids))}",
             )
@@ -326,23 +329,53 @@ class Deliverer:
             log.warning("admin.notify_failed", extra={"channel": name, "error": result.reason})
 
 
+def by_story(alerts: Sequence[PendingAlert]) -> list[list[PendingAlert]]:
+    """The due rows of one channel, one group per story (in the order their first row came), each a message."""
+    groups: dict[Hashable, list[PendingAlert]] = {}
+    for alert in alerts:
+        key: Hashable = ("story", alert.story_id) if alert.story_id else ("alert", alert.id)
+        groups.setdefault(key, []).append(alert)
+    return list(groups.values())
+
+
+def _rules(alerts: Sequence[PendingAlert]) -> str:
+    return ", ".join(dict.fromkeys(alert.rule for alert in alerts))
+
+
+def _alert(channel: ChannelSetup, alerts: Sequence[PendingAlert]) -> Message:
+    """The pending rows of one story, as one alert naming every rule."""
+    return channel.renderer.render(_view(alerts), channel.kind)
+
+
 def _digest(channel: ChannelSetup, alerts: Sequence[PendingAlert]) -> Message:
     """The held rows of one channel, released together, as one digest message."""
     entries = [
         (channel.name, DigestEntry(a.id, a.rule, a.title, a.link, a.feed, a.outlets, a.published_at)) for a in alerts
     ]
     [digest] = group_digest(entries).values()
-    return render_digest(digest, channel.kind)
+    return render_digest(digest, channel.kind, channel.renderer.zone)
 
 
-def _view(alert: PendingAlert) -> AlertView:
+def _view(alerts: Sequence[PendingAlert]) -> AlertView:
+    """The message about one story: the first row's item, and why each rule matched.
+
+    Only the hits on that item mark its text; a rule that matched another item of the
+    story still says why.
+    """
+    lead = alerts[0]
+    hits: dict[str, list[dict]] = {}
+    for alert in alerts:
+        hits.setdefault(alert.rule, []).extend(alert.hits)
+    shown = [alert for alert in alerts if alert.item_id == lead.item_id] if lead.item_id else [lead]
+    outlets = tuple(Outlet(feed, link) for feed, link in lead.outlet_links) or lead.outlets
     return AlertView(
-        rule=alert.rule,
-        title=alert.title,
-        link=alert.link,
-        feed=alert.feed,
-        published_at=alert.published_at,
-        body=alert.text,
-        hits=tuple(alert.hits),
-        outlets=alert.outlets,
+        rule=lead.rule,
+        title=lead.title,
+        link=lead.link,
+        feed=lead.feed,
+        published_at=lead.published_at,
+        body=lead.text,
+        hits=tuple(hit for alert in shown for hit in alert.hits),
+        outlets=outlets,
+        matches=tuple(RuleMatch(rule, tuple(found)) for rule, found in hits.items()),
     )

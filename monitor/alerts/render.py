@@ -16,7 +16,13 @@ Kinds:
   a heuristic that also revives ``<!channel>`` mentions found in feed text.
 - ``markdown``: CommonMark for other Markdown channels (Discord, Telegram, Matrix...).
 - ``email``: an HTML document; apprise's email plugin adds the plain-text
-  alternative part itself (multipart/alternative).
+  alternative part itself (multipart/alternative), converted from this HTML, so
+  the template is written for that converter too (see email.html.j2).
+
+Layout, every kind: the headline (Slack: the message title), the outlet and the
+time in the display time zone (``Renderer.zone``), the excerpt with the hits
+marked, one short "Why" line per rule, the other outlets with their links. A
+message may name several rules that matched one story (``AlertView.matches``).
 - ``text``: plain text, for everything else and the console channel.
 """
 
@@ -25,7 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,8 +59,29 @@ LINK_SCHEMES = frozenset({"http", "https"})
 
 
 @dataclass(frozen=True)
+class Outlet:
+    """Another feed that ran the story, with its own link to it when known."""
+
+    name: str
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """One rule that matched the story, with its match explanation (hits as in :class:`AlertView`)."""
+
+    rule: str
+    hits: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class AlertView:
-    """Everything a template may show about one alert."""
+    """Everything a template may show about one alert.
+
+    One message may settle the alerts of several rules on one story: ``matches``
+    then holds each rule with its own hits (``rule`` and ``hits`` are the first's
+    and all of them together).
+    """
 
     rule: str
     title: str
@@ -65,7 +92,17 @@ class AlertView:
     # The match explanation: dicts with keys term, field ("title"/"body"/"author"/
     # "feed"/"tag"/"site"), start, end, matched, entity (canonical name or None).
     hits: tuple[dict[str, Any], ...]
-    outlets: tuple[str, ...] = ()  # other feeds that carried the same story
+    outlets: tuple[str | Outlet, ...] = ()  # other feeds that carried the same story
+    matches: tuple[RuleMatch, ...] = ()  # every rule the message names; empty: ``rule`` alone
+
+    @property
+    def rule_matches(self) -> tuple[RuleMatch, ...]:
+        return self.matches or (RuleMatch(self.rule, self.hits),)
+
+    @property
+    def rule_names(self) -> str:
+        """The rules the message names, e.g. ``xi-putin, kremlin``."""
+        return ", ".join(dict.fromkeys(match.rule for match in self.rule_matches))
 
 
 @dataclass(frozen=True)
@@ -100,6 +137,34 @@ class Why:
 
 
 @dataclass(frozen=True)
+class WhyTerm:
+    """What one term of a rule matched, short: ``Putin → Vladimir Putin (title, body)``."""
+
+    term: str
+    shown: str  # the entity's name, or the words matched
+    fields: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        where = f" ({', '.join(self.fields)})" if self.fields else ""
+        if not self.shown or self.shown.casefold() == self.term.casefold():
+            return f"{self.term}{where}"
+        return f"{self.term} → {self.shown}{where}"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why one rule matched, on one line: the rule and what each of its terms matched."""
+
+    rule: str
+    terms: tuple[WhyTerm, ...]
+
+    @property
+    def text(self) -> str:
+        return f"{self.rule}: {', '.join(term.text for term in self.terms)}" if self.terms else self.rule
+
+
+@dataclass(frozen=True)
 class Kind:
     """How one kind of channel gets its message."""
 
@@ -110,9 +175,10 @@ class Kind:
 
 # Declared as data so a new kind is a row and a template, not a branch.
 KINDS: Mapping[str, Kind] = {
-    # The Slack headline is the linked title in the body; apprise shows the
-    # message title as a plain header above it, so it names the rule only.
-    "slack": Kind("slack.md.j2", "markdown", "news-monitor: {rule}"),
+    # Slack shows the title as the attachment's header, above the body: the headline alone (the
+    # rules are in the "Why" line). Elsewhere the title is a subject or a first line that mail
+    # filters and people scan by rule: the rules, then the headline (cut to fit, never the rules).
+    "slack": Kind("slack.md.j2", "markdown", "{title}"),
     "markdown": Kind("markdown.md.j2", "markdown", "{rule}: {title}"),
     "email": Kind("email.html.j2", "html", "{rule}: {title}"),
     "text": Kind("text.txt.j2", "text", "{rule}: {title}"),
@@ -216,9 +282,7 @@ def _window(text: str, anchor: tuple[int, int] | None, width: int) -> tuple[int,
     return start, end
 
 
-def excerpt(
-    text: str, spans: Iterable[tuple[int, int]], width: int = EXCERPT_CHARS
-) -> tuple[Segment, ...]:
+def excerpt(text: str, spans: Iterable[tuple[int, int]], width: int = EXCERPT_CHARS) -> tuple[Segment, ...]:
     """A short part of ``text`` around its first hit, highlighted, whitespace collapsed.
 
     A cut end is marked with an ellipsis segment.
@@ -268,13 +332,41 @@ def safe_link(link: str | None) -> str | None:
     return link.strip() if scheme in LINK_SCHEMES else None
 
 
-def format_published(published_at: datetime | None) -> str | None:
+def reasons(matches: Iterable[RuleMatch]) -> tuple[Reason, ...]:
+    """Why each rule matched, short: per term, the entity (or the words) it matched and where."""
+    out = []
+    for match in matches:
+        terms: dict[str, tuple[dict[str, None], dict[str, None]]] = {}
+        for hit in match.hits:
+            term = str(hit.get("term", ""))
+            if not term:
+                continue
+            shown_as, fields = terms.setdefault(term, ({}, {}))
+            name = one_line(str(hit.get("entity") or hit.get("matched") or ""))
+            if name.casefold() != term.casefold():  # the term's own words say nothing new
+                shown_as.setdefault(name, None)
+            if hit.get("field"):
+                fields.setdefault(str(hit["field"]), None)
+        out.append(
+            Reason(
+                match.rule,
+                tuple(
+                    WhyTerm(term, " / ".join(name for name in shown_as if name), tuple(fields))
+                    for term, (shown_as, fields) in terms.items()
+                ),
+            )
+        )
+    return tuple(out)
+
+
+def format_published(published_at: datetime | None, zone: tzinfo = timezone.utc) -> str | None:
+    """``2024-05-01 14:34 CEST``: the time in the display time zone, named by its abbreviation."""
     if published_at is None:
         return None
     if published_at.tzinfo is None:
         # The store keeps UTC; a naive value is UTC that lost its tzinfo.
         published_at = published_at.replace(tzinfo=timezone.utc)
-    return published_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return published_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def one_line(text: str) -> str:
@@ -282,7 +374,7 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def headline(text: str) -> str:
+def headline(text: str, chars: int = HEADLINE_CHARS, max_bytes: int = HEADLINE_BYTES) -> str:
     """A message title: one line without bidirectional controls, cut to fit any channel's header.
 
     Mail servers refuse a header line over 998 bytes, and apprise neither folds
@@ -291,11 +383,11 @@ def headline(text: str) -> str:
     :data:`HEADLINE_BYTES` of UTF-8 stay under that limit whatever the script.
     """
     text = shown(one_line(text))
-    if len(text) <= HEADLINE_CHARS and len(text.encode("utf-8")) <= HEADLINE_BYTES:
+    if len(text) <= chars and len(text.encode("utf-8")) <= max_bytes:
         return text
-    room = HEADLINE_BYTES - len(ELLIPSIS.encode("utf-8"))
+    room = max_bytes - len(ELLIPSIS.encode("utf-8"))
     end = 0
-    for character in text[: HEADLINE_CHARS - 1]:
+    for character in text[: max(0, chars - 1)]:
         room -= len(character.encode("utf-8"))
         if room < 0:
             break
@@ -359,10 +451,13 @@ class Renderer:
     place of the default one (its extension decides HTML escaping).
     """
 
-    def __init__(self, template_dir: Path = TEMPLATE_DIR, template: Path | None = None) -> None:
+    def __init__(
+        self, template_dir: Path = TEMPLATE_DIR, template: Path | None = None, zone: tzinfo = timezone.utc
+    ) -> None:
         extra = (template.parent,) if template is not None else ()
         self._env = make_environment(template_dir, *extra)
         self._template = template.name if template is not None else None
+        self.zone = zone  # times are shown in this zone (the display_timezone setting)
 
     def render_template(self, name: str, **context: Any) -> str:
         return _render_template(self._env, name, context)
@@ -370,9 +465,15 @@ class Renderer:
     def render(self, view: AlertView, kind: str) -> Message:
         """The message for ``view`` in ``kind``; template errors (undefined names) raise."""
         spec = _kind(kind)
-        body = self.render_template(self._template or spec.template, **_context(view))
-        title = headline(spec.title.format(rule=view.rule, title=view.title))
-        return Message(title=title, body=body, format=spec.format)
+        body = self.render_template(self._template or spec.template, **_context(view, self.zone))
+        return Message(title=_title(spec.title, view.title, view.rule_names), body=body, format=spec.format)
+
+
+def _title(pattern: str, title: str, rules: str) -> str:
+    """A message title from ``pattern``: the story's headline is cut, not what the pattern adds to it."""
+    rest = pattern.format(rule=one_line(rules), title="")
+    cut = headline(title, HEADLINE_CHARS - len(rest), HEADLINE_BYTES - len(rest.encode("utf-8")))
+    return headline(pattern.format(rule=one_line(rules), title=cut))
 
 
 def _shown(value: Any) -> Any:
@@ -390,19 +491,29 @@ def _kind(kind: str) -> Kind:
         raise ValueError(f"unknown message kind {kind!r}; use one of {sorted(KINDS)}") from None
 
 
-def _context(view: AlertView) -> dict[str, Any]:
+def _outlet(outlet: str | Outlet) -> Outlet:
+    if isinstance(outlet, Outlet):
+        return Outlet(outlet.name, safe_link(outlet.link))
+    return Outlet(outlet)
+
+
+def _context(view: AlertView, zone: tzinfo = timezone.utc) -> dict[str, Any]:
     terms = tuple(dict.fromkeys(str(h.get("term", "")) for h in view.hits if h.get("term")))
+    also_on = tuple(_outlet(outlet) for outlet in view.outlets)
     return {
-        "rule": view.rule,
+        "rule": view.rule_names,
+        "rules": tuple(dict.fromkeys(match.rule for match in view.rule_matches)),
         "title": one_line(view.title),
         "title_segments": _collapse_whitespace(highlight(view.title, _spans(view.hits, "title"))),
         "link": safe_link(view.link),
         "feed": view.feed,
-        "published": format_published(view.published_at),
+        "published": format_published(view.published_at, zone),
         "excerpt": excerpt(view.body, _spans(view.hits, "body")),
         "terms": terms,
         "why": explain(view.hits),
-        "outlets": tuple(view.outlets),
+        "reasons": reasons(view.rule_matches),
+        "outlets": tuple(outlet.name for outlet in also_on),
+        "also_on": also_on,
     }
 
 
@@ -441,7 +552,7 @@ def _sample_view(channel_name: str, now: datetime | None = None) -> AlertView:
             {"term": "test", "field": "title", "start": 0, "end": 4, "matched": "Test", "entity": None},
             {"term": "test", "field": "body", "start": 10, "end": 14, "matched": "test", "entity": None},
         ),
-        outlets=("another-feed",),
+        outlets=(Outlet("another-feed", "https://example.org/another-feed/notify-test"),),
     )
 
 
@@ -471,8 +582,8 @@ DIGEST_TEMPLATES: Mapping[str, str] = {
 }
 
 
-def render_digest(digest: Digest, kind: str) -> Message:
-    """One message listing the stories of a digest, a section per rule."""
+def render_digest(digest: Digest, kind: str, zone: tzinfo = timezone.utc) -> Message:
+    """One message listing the stories of a digest, a section per rule; times shown in ``zone``."""
     spec = _kind(kind)
     sections = [
         {
@@ -482,7 +593,7 @@ def render_digest(digest: Digest, kind: str) -> Message:
                     "title": one_line(entry.title),
                     "link": safe_link(entry.link),
                     "feed": entry.feed,
-                    "published": format_published(entry.published_at),
+                    "published": format_published(entry.published_at, zone),
                     "outlets": [outlet for outlet in entry.outlets if outlet != entry.feed],
                 }
                 for entry in section.entries
