@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from monitor.alerts.channels import Channel, ChannelURLError
 from monitor.alerts.pacing import RulePolicy
@@ -146,5 +147,6 @@ def _channels(config: Config, problems: list[str]) -> dict[str, ChannelSetup]:
         except ChannelURLError as exc:
             problems.append(f"{config.where(MONITOR_FILE, ('channels', name, 'url'))}: channel {name!r}: {exc}")
             continue
-        built[name] = ChannelSetup(name, url, kind, Renderer(template=template), sender)
+        zone = ZoneInfo(config.settings.display_timezone)  # checked by the config
+        built[name] = ChannelSetup(name, url, kind, Renderer(template=template, zone=zone), sender)
     return built

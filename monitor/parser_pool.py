@@ -14,6 +14,7 @@ memory) fails the feed it was parsing and is replaced too.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import resource
@@ -32,6 +33,8 @@ from monitor.feeds.parse import ParsedFeed, parse_feed
 
 __all__ = ["MEMORY_LIMIT", "PROCESSES", "ParserPool"]
 
+log = logging.getLogger("monitor.parser_pool")
+
 # Two: a slow feed leaves the other for everyone else, and a two-core machine
 # runs both at full speed. Parsing a usual feed takes milliseconds, so two keep
 # up with thousands of feeds.
@@ -42,16 +45,18 @@ MEMORY_LIMIT = 1024 * 1024 * 1024
 
 
 class ParserPool:
-    """Parser processes, started at once; a parse goes to the one used last that is free.
+    """Parser processes, started when a parse first needs one (or all at once by :meth:`start`);
+    a parse goes to the one used last that is free.
 
-    Reusing the last one keeps the others idle and warm for when it is busy.
+    Reusing the last one keeps the others idle and warm for when it is busy. A run that parses
+    nothing (every feed answered 304 Not Modified) starts none.
     """
 
     def __init__(self, processes: int = PROCESSES) -> None:
         self._size = processes
         self._parent = os.getpid()
-        self._idle: list[_Worker] = [_Worker(self._parent) for _ in range(processes)]
-        self._workers: set[_Worker] = set(self._idle)
+        self._idle: list[_Worker] = []
+        self._workers: set[_Worker] = set()
         self._free: asyncio.Semaphore | None = None  # made in the event loop that uses it
         self._closed = False
 
@@ -97,8 +102,16 @@ class ParserPool:
             self._give(worker)
 
     async def pids(self) -> list[int]:
-        """The process ids of every parser process."""
+        """The process ids of every parser process (started now, those not started yet)."""
+        self.start()
         return [await worker.pid() for worker in list(self._workers)]
+
+    def start(self) -> None:
+        """Start every parser process not started yet, without waiting for them to be ready."""
+        while not self._closed and len(self._workers) < self._size:
+            worker = _Worker(self._parent)
+            self._workers.add(worker)
+            self._idle.insert(0, worker)  # behind the warm ones: those are used first
 
     def close(self) -> None:
         """Kill every parser process, busy or not, and reap them."""
@@ -116,7 +129,7 @@ class ParserPool:
         if self._closed:
             self._free.release()
             raise ParseError("the parsers are stopped: the daemon is stopping")
-        if not self._idle:  # one was retired: start its successor now that it is needed
+        if not self._idle:  # none started yet, or one was retired: start one now that it is needed
             worker = _Worker(self._parent)
             self._workers.add(worker)
             return worker
@@ -148,8 +161,9 @@ class _Worker:
         self.pool = ProcessPoolExecutor(
             1, mp_context=multiprocessing.get_context("spawn"), initializer=_prepare, initargs=(parent,)
         )
-        # Start it now, not when the first feed is waiting to be parsed.
+        # The process starts now; this answers when it is ready.
         self.started: Future[int] = self.pool.submit(os.getpid)
+        log.debug("parser.starting")
 
     async def run(self, call: partial[ParsedFeed], timeout: float | None) -> ParsedFeed:
         return await asyncio.wait_for(asyncio.wrap_future(self.pool.submit(call)), timeout)

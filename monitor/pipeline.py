@@ -19,6 +19,7 @@ twice at once, and records any failure on the feed, whatever its cause.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -35,13 +36,14 @@ from monitor.assembly import Setup
 from monitor.decide import Analysed, Enrichable, decide_enrichment, decide_poll, fresh_items, new_this_week, summarise
 from monitor.decide import story_info as make_story_info
 from monitor.durations import format_duration
-from monitor.entities import EntityExtractor
 from monitor.errors import FeedError, ParseError, RetrieveError
 from monitor.feeds import schedule, websub
+from monitor.feeds.addresses import private_access
 from monitor.feeds.clean import clean_line
-from monitor.feeds.fetch import Fetched, fetch, private_access
+from monitor.feeds.fetch import Fetched, fetch
 from monitor.feeds.parse import ParsedFeed
 from monitor.items import Item, Mention
+from monitor.nlp import Extractor, ModelError
 from monitor.parser_pool import ParserPool
 from monitor.rules.document import Document
 from monitor.store import FeedOutcome, FeedState, FeedWrite, Intent, Snapshot, Storage
@@ -82,7 +84,7 @@ class Runtime:
     setup: Setup
     store: Storage
     client: httpx.AsyncClient
-    extractor: EntityExtractor
+    extractor: Extractor  # entities; a LazyExtractor loads the model on the first items that need it
     clock: Callable[[], datetime]
     cpu: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="cpu"))
     parser: ParserPool = field(default_factory=ParserPool)
@@ -166,7 +168,7 @@ async def _guarded_poll(runtime: Runtime, feed: FeedState) -> PollReport:
     now = runtime.clock()
     try:
         return await _poll(runtime, runtime.setup, feed, now, started)
-    except FeedError as exc:
+    except (FeedError, ModelError) as exc:  # a model that will not load: said in its own words, like a feed's error
         return _record_failure(runtime, feed, now, exc, started)
     except Exception as exc:  # a bug or a storage failure: recorded on the feed like any failure, others go on
         log.exception("poll.crashed", extra={"feed": feed.name, "error": repr(exc)})
@@ -187,13 +189,20 @@ async def _poll(runtime: Runtime, setup: Setup, feed: FeedState, now: datetime, 
             private=private_access(settings.poll.allow_private, feed.url, from_config=feed.source == "config"),
         )
     hints = schedule.CacheHints.from_headers(fetched.headers, now)
-    if fetched.not_modified:
+    body_hash = None if fetched.content is None else _digest(fetched.content)
+    # The very document parsed last time (a feed without validators): nothing in it can be new.
+    unchanged = not fetched.not_modified and feed.first_fetch_done and body_hash == feed.body_hash
+    if fetched.not_modified or unchanged:
         next_poll = schedule.after_success(
             now, limits, entries_last_week=store.entries_last_week(feed.id, now), hints=hints
         )
         next_poll = _safety_net(runtime, feed, now, limits, next_poll)
         store.record_feed_outcome(FeedOutcome(feed.id, now, next_poll.at, next_poll.reason))
-        log.info("poll.not_modified", extra={"feed": feed.name})
+        if unchanged:  # a poll done, with nothing fresh in it
+            extra = {"feed": feed.name, "unchanged": True, "fresh": 0, "seconds": round(time.monotonic() - started, 3)}
+            log.info("poll.done", extra=extra)
+        else:
+            log.info("poll.not_modified", extra={"feed": feed.name})
         return PollReport(
             feed.name, ok=True, not_modified=True, seconds=time.monotonic() - started, advert=_advert(fetched, None)
         )
@@ -221,7 +230,7 @@ async def _poll(runtime: Runtime, setup: Setup, feed: FeedState, now: datetime, 
     )
     next_poll = _safety_net(runtime, feed, now, limits, next_poll)
     feed_write = FeedWrite(
-        feed.id, now, next_poll.at, next_poll.reason, fetched.etag, fetched.last_modified, parsed.title
+        feed.id, now, next_poll.at, next_poll.reason, fetched.etag, fetched.last_modified, parsed.title, body_hash
     )
     intent = record_poll(store, setup, feed.id, analysed, now=now, feed=feed_write, backfill=backfill)
     counts = summarise(intent)
@@ -247,6 +256,11 @@ async def _poll(runtime: Runtime, setup: Setup, feed: FeedState, now: datetime, 
         seconds=time.monotonic() - started,
         advert=_advert(fetched, parsed),
     )
+
+
+def _digest(content: bytes) -> str:
+    """What tells one feed document from another (BLAKE2b, 128 bits)."""
+    return hashlib.blake2b(content, digest_size=16).hexdigest()
 
 
 def _advert(fetched: Fetched, parsed: ParsedFeed | None) -> websub.Advert | None:
@@ -374,7 +388,7 @@ def _notify(setup: Setup, rule: str) -> tuple[str, ...]:
 def analyse(
     setup: Setup,
     items: Sequence[Item],
-    extractor: EntityExtractor,
+    extractor: Extractor,
     feed_name: str,
     feed_tags: Sequence[str],
     mentions: Sequence[Sequence[Mention]] | None = None,
@@ -448,7 +462,7 @@ def _record_failure(runtime: Runtime, feed: FeedState, now: datetime, exc: Excep
         else "internal"
     )  # fmt: skip
     # One line of bounded size, whatever the exception carries (a message can quote the feed).
-    reason = clean_line(str(exc) if isinstance(exc, FeedError) else f"internal error: {exc!r}", 1_000)
+    reason = clean_line(str(exc) if isinstance(exc, FeedError | ModelError) else f"internal error: {exc!r}", 1_000)
     try:
         runtime.store.record_feed_outcome(FeedOutcome(feed.id, now, next_poll.at, next_poll.reason, error=reason))
     except Exception as store_exc:  # the store itself failing: logged; the feed is tried again at the next tick

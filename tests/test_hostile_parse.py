@@ -17,7 +17,8 @@ import pytest
 from conftest import REPO, Story, rss
 
 from monitor.errors import ParseError
-from monitor.feeds.parse import ParsedFeed, html_to_text, parse_feed
+from monitor.feeds.html_text import html_to_text
+from monitor.feeds.parse import ParsedFeed, parse_feed
 
 URL = "https://hostile.example/rss"
 ENTITY = "A" * 3_000
@@ -182,7 +183,9 @@ class TestTextExtractionIsLinear:
     def test_hostile_markup_is_reduced_in_one_pass(self, html: str) -> None:
         # In a process of its own with a bound a thousand times what one pass needs:
         # the quadratic extraction would need hours for these.
-        code = "import sys; from monitor.feeds.parse import html_to_text; print(len(html_to_text(sys.stdin.read())))"
+        code = (
+            "import sys; from monitor.feeds.html_text import html_to_text; print(len(html_to_text(sys.stdin.read())))"
+        )
         done = subprocess.run(
             [sys.executable, "-c", code], input=html, capture_output=True, text=True, timeout=120, cwd=REPO
         )
@@ -302,6 +305,7 @@ class TestParserTimeBudget:
         async def scenario() -> None:
             pool = ParserPool(processes=1)
             try:
+                pool.start()
                 worker = pool._idle[-1]
                 await worker.pid()
                 with pytest.raises(MemoryError):

@@ -146,6 +146,17 @@ def test_failure_and_not_modified_update_the_feed(store):
     assert "wire" in {f.name for f in store.feeds_due(NOW + timedelta(minutes=10))}
 
 
+def test_the_digest_of_the_document_last_parsed_is_kept_until_the_url_changes(store):
+    fid = feed_id(store)
+    assert store.feed("wire").body_hash is None
+    store.write(Intent(NOW, (), FeedWrite(fid, NOW, NOW + timedelta(minutes=10), "every 10m", None, None, None, "d1")))
+    assert store.feed("wire").body_hash == "d1"
+    store.record_feed_outcome(FeedOutcome(fid, NOW, NOW + timedelta(minutes=10), "every 10m"))  # unchanged: kept
+    assert store.feed("wire").body_hash == "d1"
+    store.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire2.xml"), FeedSpec("bbc", "http://127.0.0.1/bbc.xml")], NOW)
+    assert store.feed("wire").body_hash is None
+
+
 # --- the one write path -------------------------------------------------------------------------
 
 
@@ -273,6 +284,30 @@ def test_items_stored_unenriched_get_their_entities_matches_and_story_later(stor
     assert enriched.mentions == (mention,) and enriched.story == StoryInfo(None, b"fp", ())
     assert enriched.first_seen_at == NOW  # enrichment does not make an item new
     assert store.count("alerts") == 0 and store.join_order([a]) != {}
+
+
+def test_matches_of_a_first_fetch_are_listed_and_counted_apart_from_news(store):
+    old_a, old_b = poll(store, new("a", enriched=False, backfill=True), new("b", enriched=False, backfill=True))
+    fresh = poll(store, new("c", matches=(MatchWrite("r", ()),), alerts=(send(),)), feed="bbc")[0]
+    assert store.backfill_match_count() == 0 and store.backfill_matches() == []
+    later = NOW + timedelta(seconds=30)
+    wire = stored_feed(store, "wire")
+    enriched = tuple(
+        ItemWrite(wire, stored.item, item_id=stored.id, story=StoryInfo(None, b"fp", ()), matches=matches)
+        for stored, matches in zip(
+            store.unenriched_items(), [(MatchWrite("r", ()), MatchWrite("s", ())), (MatchWrite("s", ()),)], strict=True
+        )
+    )
+    store.write(Intent(later, enriched))
+    assert store.backfill_match_count() == 3
+    found = store.backfill_matches()
+    assert {(m.item_id, m.rule) for m in found} == {(old_a, "r"), (old_a, "s"), (old_b, "s")}
+    assert fresh not in {m.item_id for m in found}
+    first = next(m for m in found if m.item_id == old_a)
+    assert (first.feed, first.title, first.link) == ("wire", "Xi and Putin speak", "https://news.example/a")
+    assert first.first_seen_at == NOW and first.matched_at == later and first.published_at == NOW - timedelta(hours=1)
+    assert {m.item_id for m in store.backfill_matches(rule="r")} == {old_a}
+    assert len(store.backfill_matches(limit=2)) == 2
 
 
 def stored_feed(store: Storage, name: str) -> int:

@@ -21,6 +21,7 @@ from monitor.items import FeedSpec
 from monitor.store.records import (
     AlertRecord,
     AlertStatus,
+    BackfillMatch,
     FeedHistory,
     FeedOutcome,
     FeedState,
@@ -124,6 +125,9 @@ class Storage(Protocol):
     def list_alerts(
         self, *, status: AlertStatus | None = None, rule: str | None = None, limit: int = 50
     ) -> list[AlertRecord]: ...
+    def backfill_matches(self, *, rule: str | None = None, limit: int = 50) -> list[BackfillMatch]:
+        """Matches on items of a feed's first fetch (which alert nobody), newest first."""
+    def backfill_match_count(self) -> int: ...
     def count(self, table: str) -> int: ...
 
     # --- WebSub subscriptions

@@ -60,6 +60,7 @@ class FeedState:
     alert_first_fetch: bool = False
     title: str | None = None  # as the feed itself calls itself
     last_polled_at: datetime | None = None
+    body_hash: str | None = None  # digest of the document last parsed (see FeedWrite.body_hash)
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,8 @@ class PendingAlert:
     story_id: int = 0
     due_since: datetime | None = None  # when it first became due; the retry window counts from here
     outlets: tuple[str, ...] = ()  # the other feeds that ran the story
+    outlet_links: tuple[tuple[str, str | None], ...] = ()  # those feeds, each with its link to the story
+    item_id: int = 0  # the item that matched (alerts of several rules on one item share it)
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,23 @@ class AlertRecord:
     title: str
     link: str | None
     outlets: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass(frozen=True)
+class BackfillMatch:
+    """A rule's match on an item of a feed's first fetch: stored, alerted to nobody (it was old news)."""
+
+    item_id: int
+    rule: str
+    feed: str
+    title: str
+    link: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+    matched_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
@@ -335,6 +355,7 @@ class FeedWrite:
     etag: str | None
     last_modified: str | None
     title: str | None
+    body_hash: str | None = None  # digest of the document parsed: the same bytes again need no parse
 
 
 @dataclass(frozen=True)

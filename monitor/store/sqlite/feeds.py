@@ -14,7 +14,7 @@ from monitor.store.sqlite.schema import SqliteBase, from_db_time, placeholders, 
 
 _FEED_COLUMNS = (
     "id, name, url, etag, last_modified, first_fetch_done, error_count, next_poll_at,"
-    " source, interval_seconds, tags, alert_first_fetch, title, last_polled_at"
+    " source, interval_seconds, tags, alert_first_fetch, title, last_polled_at, body_hash"
 )
 
 
@@ -35,7 +35,7 @@ class FeedsMixin(SqliteBase):
                     continue
                 if row[1] != spec.url:
                     self.db.execute(
-                        "UPDATE feeds SET url = ?, etag = NULL, last_modified = NULL,"
+                        "UPDATE feeds SET url = ?, etag = NULL, last_modified = NULL, body_hash = NULL,"
                         " next_poll_at = ?, next_poll_reason = 'url changed' WHERE id = ?",
                         [spec.url, to_db_time(now), row[0]],
                     )
@@ -82,6 +82,7 @@ class FeedsMixin(SqliteBase):
                 name_by_url[spec.url] = spec.name
             self.db.conn.executemany(
                 "UPDATE feeds SET active = 1, source = 'cli', url = ?, etag = NULL, last_modified = NULL,"
+                " body_hash = NULL,"
                 " interval_seconds = ?, tags = ?, alert_first_fetch = ?,"
                 " next_poll_at = ?, next_poll_reason = 'added' WHERE name = ?",
                 revived,
@@ -199,6 +200,7 @@ def _feed_state(row: Sequence[Any]) -> FeedState:
         alert_first_fetch=bool(row[11]),
         title=row[12],
         last_polled_at=from_db_time(row[13]),
+        body_hash=row[14],
     )
 
 

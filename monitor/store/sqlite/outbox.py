@@ -31,7 +31,7 @@ class OutboxMixin(SqliteBase):
             """
             SELECT alerts.id, alerts.rule, alerts.channel, alerts.attempts, alerts.created_at,
                    feeds.name, items.title, items.link, items.text, items.published_at,
-                   matches.explanation, alerts.status, alerts.story_id, alerts.due_since
+                   matches.explanation, alerts.status, alerts.story_id, alerts.due_since, alerts.item_id
             FROM alerts
             JOIN items ON items.id = alerts.item_id
             JOIN feeds ON feeds.id = items.feed_id
@@ -44,7 +44,7 @@ class OutboxMixin(SqliteBase):
             """,
             [moment, moment, channel, channel, limit],
         )
-        outlets = self.story_outlets([row[12] for row in rows])
+        outlets = self.story_outlet_links([row[12] for row in rows])
         return [
             PendingAlert(
                 id=row[0],
@@ -61,7 +61,9 @@ class OutboxMixin(SqliteBase):
                 status=AlertStatus(row[11]),
                 story_id=row[12],
                 due_since=from_db_time(row[13]),
-                outlets=tuple(feed for feed in outlets.get(row[12], ()) if feed != row[5]),
+                outlets=tuple(feed for feed, _ in outlets.get(row[12], ()) if feed != row[5]),
+                outlet_links=tuple(run for run in outlets.get(row[12], ()) if run[0] != row[5]),
+                item_id=row[14],
             )
             for row in rows
         ]
@@ -102,19 +104,22 @@ class OutboxMixin(SqliteBase):
 
     def story_outlets(self, story_ids: Sequence[int]) -> dict[int, list[str]]:
         """The feeds that ran each story, in the order they ran it."""
-        found: dict[int, list[str]] = {}
+        return {story: [feed for feed, _ in runs] for story, runs in self.story_outlet_links(story_ids).items()}
+
+    def story_outlet_links(self, story_ids: Sequence[int]) -> dict[int, list[tuple[str, str | None]]]:
+        """The feeds that ran each story, in the order they ran it, each with the link of its first item of it."""
+        found: dict[int, dict[str, str | None]] = {}
         for chunk in chunks(sorted(set(story_ids))):
             marks = placeholders(chunk)
-            for story_id, feed in self._read(
-                f"SELECT COALESCE(items.story_id, items.id) AS story, feeds.name FROM items"
+            for story_id, feed, link in self._read(
+                f"SELECT COALESCE(items.story_id, items.id) AS story, feeds.name, items.link FROM items"
                 f" JOIN feeds ON feeds.id = items.feed_id"
                 f" WHERE items.id IN ({marks}) OR items.story_id IN ({marks})"
                 f" ORDER BY items.first_seen_at, items.id",
                 [*chunk, *chunk],
             ):
-                if feed not in found.setdefault(story_id, []):
-                    found[story_id].append(feed)
-        return found
+                found.setdefault(story_id, {}).setdefault(feed, link)
+        return {story: list(runs.items()) for story, runs in found.items()}
 
     def mark_held(self, alert_id: int, reason: str | None, release_at: datetime) -> None:
         """Hold an alert for a digest until ``release_at``."""

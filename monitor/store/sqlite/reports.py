@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from monitor.store.records import FeedHistory, FeedStatus
-from monitor.store.sqlite.schema import SqliteBase, from_db_time, to_db_time
+from monitor.store.records import BackfillMatch, FeedHistory, FeedStatus
+from monitor.store.sqlite.schema import SqliteBase, db_time, from_db_time, to_db_time
 
 _COUNTED = frozenset({"feeds", "items", "entities", "matches", "alerts", "story_keys"})
 
@@ -59,6 +59,39 @@ class ReportsMixin(SqliteBase):
             )
             for row in rows
         ]
+
+    def backfill_matches(self, *, rule: str | None = None, limit: int = 50) -> list[BackfillMatch]:
+        """Matches on items of a feed's first fetch (alerted to nobody), newest first."""
+        rows = self._read(
+            """
+            SELECT items.id, matches.rule, feeds.name, items.title, items.link, items.published_at,
+                   items.first_seen_at, matches.matched_at
+            FROM matches JOIN items ON items.id = matches.item_id JOIN feeds ON feeds.id = items.feed_id
+            WHERE items.backfill = 1 AND (? IS NULL OR matches.rule = ?)
+            ORDER BY matches.matched_at DESC, matches.id DESC LIMIT ?
+            """,
+            [rule, rule, limit],
+        )
+        return [
+            BackfillMatch(
+                item_id=row[0],
+                rule=row[1],
+                feed=row[2],
+                title=row[3],
+                link=row[4],
+                published_at=from_db_time(row[5]),
+                first_seen_at=db_time(row[6]),
+                matched_at=db_time(row[7]),
+            )
+            for row in rows
+        ]
+
+    def backfill_match_count(self) -> int:
+        """How many matches came with a feed's first fetch (and so alerted nobody)."""
+        rows = self._read(
+            "SELECT count(*) FROM matches JOIN items ON items.id = matches.item_id WHERE items.backfill = 1"
+        )
+        return int(rows[0][0])
 
     def count(self, table: str) -> int:
         if table not in _COUNTED:

@@ -209,6 +209,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX websub_feed ON websub(feed_id);
     """,
+    # 9: a digest of the feed document last parsed, so that the same bytes served again are not parsed again
+    """
+    ALTER TABLE feeds ADD COLUMN body_hash TEXT;
+    """,
 ]
 
 
