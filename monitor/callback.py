@@ -23,13 +23,19 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
-from monitor.errors import ConfigError, MonitorError
-from monitor.health import is_loopback
+from monitor.errors import MonitorError
+from monitor.http_server import (
+    MAX_HEADER_LINES,
+    BoundedHTTPServer,
+    RequestRefused,
+    Response,
+    read_head,
+    split_request_line,
+    text,
+)
 
 log = logging.getLogger("monitor.callback")
 
-MAX_LINE_BYTES = 8192  # the request line, each header line, each chunk-size line
-MAX_HEADER_LINES = 100
 MAX_QUERY_FIELDS = 32
 MAX_CONNECTIONS = 64
 READ_TIMEOUT = 10.0  # seconds to send the whole request
@@ -52,29 +58,6 @@ class Request:
     body: bytes = b""
 
 
-@dataclass(frozen=True)
-class Response:
-    status: HTTPStatus
-    body: bytes = b""
-    content_type: str = "text/plain; charset=utf-8"
-    headers: tuple[tuple[str, str], ...] = ()
-
-    def encode(self) -> bytes:
-        lines = [
-            f"HTTP/1.1 {self.status.value} {self.status.phrase}",
-            f"Content-Type: {self.content_type}",
-            f"Content-Length: {len(self.body)}",
-            "Cache-Control: no-store",
-            "Connection: close",
-            *(f"{name}: {value}" for name, value in self.headers),
-        ]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
-
-
-def text(status: HTTPStatus, message: str = "") -> Response:
-    return Response(status, (message or status.phrase).encode() + b"\n")
-
-
 Handler = Callable[[Request], Awaitable[Response]]
 # Called once a request's head is read, with its method and path: a Response it returns is the answer, and the
 # body is never read (a POST to no subscription costs the server nothing).
@@ -89,22 +72,23 @@ class _Answered(Exception):
         super().__init__(response.status.phrase)
 
 
-class _Refused(Exception):
-    """A request refused before the handler sees it."""
-
-    def __init__(self, status: HTTPStatus, reason: str):
-        self.status = status
-        self.reason = reason
-        super().__init__(reason)
-
-
-class CallbackServer:
+class CallbackServer(BoundedHTTPServer):
     """Reads one request per connection, within bounds, and answers with what ``handler`` returns.
 
     ``max_body`` says, when a request arrives, how many body bytes it may have
     (a callable, so that a reload's ``poll.max_bytes`` applies at once);
     ``admit`` may answer a request from its head alone.
     """
+
+    label = "websub"
+    address_setting = "websub.listen"
+    loopback_reason = (
+        "the callback server listens on a loopback address behind a reverse proxy unless websub.allow_remote is true"
+    )
+    listen_error = CallbackServerError
+    logger = log
+    listening_event = "websub.listening"
+    failure_event = "websub.server_failed"
 
     def __init__(
         self,
@@ -119,77 +103,19 @@ class CallbackServer:
         handle_timeout: float = HANDLE_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
     ):
-        if not allow_remote and not is_loopback(host):
-            raise ConfigError(
-                [
-                    f"websub: refusing to listen on {host!r}: the callback server listens on a loopback address "
-                    "behind a reverse proxy unless websub.allow_remote is true"
-                ]
-            )
+        super().__init__(host, port, allow_remote=allow_remote, max_connections=max_connections)
         self.handler = handler
-        self.host = host
-        self.requested_port = port
         self.max_body = max_body
         self.admit = admit
         self.read_timeout = read_timeout
         self.handle_timeout = handle_timeout
-        self.max_connections = max_connections
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.StreamWriter] = set()
 
-    @property
-    def port(self) -> int:
-        """The port listened on (the one the OS chose when asked for port 0)."""
-        if self._server is None or not self._server.sockets:
-            return self.requested_port
-        return int(self._server.sockets[0].getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
-
-    async def start(self) -> None:
-        try:
-            self._server = await asyncio.start_server(
-                self._serve, self.host, self.requested_port, limit=MAX_LINE_BYTES, reuse_address=True
-            )
-        except OSError as exc:
-            raise CallbackServerError(
-                exc.errno,
-                f"websub: cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}; "
-                "choose another websub.listen or stop what is using it",
-            ) from exc
-        log.info("websub.listening", extra={"url": self.url})
-
-    async def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        for writer in list(self._connections):
-            writer.transport.abort()
-        await self._server.wait_closed()
-        self._server = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._connections) >= self.max_connections:
-            writer.transport.abort()  # no time and no memory for one more
-            return
-        self._connections.add(writer)
-        try:
-            response = await self._respond(reader, writer)
-            if response is not None:
-                writer.write(response.encode())
-                async with asyncio.timeout(WRITE_TIMEOUT):
-                    await writer.drain()
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
-            writer.transport.abort()  # a slow or vanished client gets no more of our time
-        except Exception:
-            log.exception("websub.server_failed")
-            writer.transport.abort()
-        finally:
-            self._connections.discard(writer)
-            writer.close()
+    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        response = await self._respond(reader, writer)
+        if response is not None:
+            writer.write(response.encode())
+            async with asyncio.timeout(WRITE_TIMEOUT):
+                await writer.drain()
 
     async def _respond(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Response | None:
         try:
@@ -197,7 +123,7 @@ class CallbackServer:
                 request = await read_request(reader, writer, self.max_body(), self.admit)
         except _Answered as exc:
             return exc.response
-        except _Refused as exc:
+        except RequestRefused as exc:
             log.info("websub.bad_request", extra={"status": exc.status.value, "reason": exc.reason})
             return text(exc.status, exc.reason)
         try:
@@ -214,24 +140,22 @@ class CallbackServer:
 async def read_request(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_body: int, admit: Admit | None = None
 ) -> Request:
-    """One request, or _Refused with the status to answer (_Answered: what ``admit`` said).
+    """One request, or RequestRefused with the status to answer (_Answered: what ``admit`` said).
 
     GET and POST only; bodies by length or chunked.
     """
-    request_line, headers = await _read_head(reader)
-    parts = request_line.split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise _Refused(HTTPStatus.BAD_REQUEST, "malformed request line")
-    method, target, _ = parts
+    request_line, header_lines = await read_head(reader)
+    headers = _parse_headers(header_lines)
+    method, target = split_request_line(request_line)
     split = urlsplit(target)
     if not split.path.startswith("/"):
-        raise _Refused(HTTPStatus.BAD_REQUEST, "malformed request target")
+        raise RequestRefused(HTTPStatus.BAD_REQUEST, "malformed request target")
     if method not in ("GET", "POST"):
-        raise _Refused(HTTPStatus.METHOD_NOT_ALLOWED, f"{method[:20]} is not allowed here")
+        raise RequestRefused(HTTPStatus.METHOD_NOT_ALLOWED, f"{method[:20]} is not allowed here")
     try:
         parsed = parse_qs(split.query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
     except ValueError:
-        raise _Refused(HTTPStatus.BAD_REQUEST, "too many query parameters") from None
+        raise RequestRefused(HTTPStatus.BAD_REQUEST, "too many query parameters") from None
     query = {name: values[0] for name, values in parsed.items()}
     if admit is not None and (early := admit(method, split.path)) is not None:
         raise _Answered(early)
@@ -241,31 +165,17 @@ async def read_request(
     return Request(method, split.path, query, headers, body)
 
 
-async def _read_head(reader: asyncio.StreamReader) -> tuple[str, dict[str, str]]:
-    lines: list[str] = []
-    while True:
-        try:
-            raw = await reader.readuntil(b"\n")
-        except asyncio.LimitOverrunError:
-            raise _Refused(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request line or header too long") from None
-        line = raw.rstrip(b"\r\n").decode("latin-1")
-        if not line:
-            if lines:
-                break
-            continue  # RFC 9112 2.2: empty lines before the request line are ignored
-        lines.append(line)
-        if len(lines) > MAX_HEADER_LINES:
-            raise _Refused(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "too many header lines")
+def _parse_headers(lines: list[str]) -> dict[str, str]:
     headers: dict[str, str] = {}
-    for line in lines[1:]:
+    for line in lines:
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():
-            raise _Refused(HTTPStatus.BAD_REQUEST, "malformed header line")
+            raise RequestRefused(HTTPStatus.BAD_REQUEST, "malformed header line")
         key = name.lower()
         if key in ("content-length", "transfer-encoding") and key in headers:
-            raise _Refused(HTTPStatus.BAD_REQUEST, f"repeated {name} header")
+            raise RequestRefused(HTTPStatus.BAD_REQUEST, f"repeated {name} header")
         headers.setdefault(key, value.strip())
-    return lines[0], headers
+    return headers
 
 
 async def _read_body(
@@ -274,20 +184,20 @@ async def _read_body(
     encoding = headers.get("transfer-encoding")
     length = headers.get("content-length")
     if encoding is not None and length is not None:
-        raise _Refused(HTTPStatus.BAD_REQUEST, "both Content-Length and Transfer-Encoding")  # RFC 9112 6.3
+        raise RequestRefused(HTTPStatus.BAD_REQUEST, "both Content-Length and Transfer-Encoding")  # RFC 9112 6.3
     if headers.get("content-encoding", "identity").lower() != "identity":
-        raise _Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "compressed bodies are not accepted")
+        raise RequestRefused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "compressed bodies are not accepted")
     if encoding is not None:
         if encoding.lower() != "chunked":
-            raise _Refused(HTTPStatus.NOT_IMPLEMENTED, "only chunked transfer coding is understood")
+            raise RequestRefused(HTTPStatus.NOT_IMPLEMENTED, "only chunked transfer coding is understood")
         _continue(writer, headers)
         return await _read_chunked(reader, max_body)
     if length is None:
-        raise _Refused(HTTPStatus.LENGTH_REQUIRED, "a body needs a Content-Length")
+        raise RequestRefused(HTTPStatus.LENGTH_REQUIRED, "a body needs a Content-Length")
     if not (length.isascii() and length.isdigit()) or len(length) > 15:
-        raise _Refused(HTTPStatus.BAD_REQUEST, "malformed Content-Length")
+        raise RequestRefused(HTTPStatus.BAD_REQUEST, "malformed Content-Length")
     if int(length) > max_body:
-        raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {max_body} bytes")
+        raise RequestRefused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {max_body} bytes")
     _continue(writer, headers)
     return await reader.readexactly(int(length))
 
@@ -303,23 +213,23 @@ async def _read_chunked(reader: asyncio.StreamReader, max_body: int) -> bytes:
         try:
             line = await reader.readuntil(b"\n")
         except asyncio.LimitOverrunError:
-            raise _Refused(HTTPStatus.BAD_REQUEST, "chunk size line too long") from None
+            raise RequestRefused(HTTPStatus.BAD_REQUEST, "chunk size line too long") from None
         size_text = line.split(b";", 1)[0].strip()
         if not size_text or len(size_text) > 15 or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
-            raise _Refused(HTTPStatus.BAD_REQUEST, "malformed chunk size")
+            raise RequestRefused(HTTPStatus.BAD_REQUEST, "malformed chunk size")
         size = int(size_text, 16)
         if size == 0:
             break
         if len(body) + size > max_body:
-            raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {max_body} bytes")
+            raise RequestRefused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {max_body} bytes")
         body += await reader.readexactly(size)
         if await reader.readexactly(2) != b"\r\n":
-            raise _Refused(HTTPStatus.BAD_REQUEST, "malformed chunk")
+            raise RequestRefused(HTTPStatus.BAD_REQUEST, "malformed chunk")
     for _ in range(MAX_HEADER_LINES):  # trailers, ignored
         try:
             trailer = await reader.readuntil(b"\n")
         except asyncio.LimitOverrunError:
-            raise _Refused(HTTPStatus.BAD_REQUEST, "trailer line too long") from None
+            raise RequestRefused(HTTPStatus.BAD_REQUEST, "trailer line too long") from None
         if not trailer.strip():
             return bytes(body)
-    raise _Refused(HTTPStatus.BAD_REQUEST, "too many trailer lines")
+    raise RequestRefused(HTTPStatus.BAD_REQUEST, "too many trailer lines")

@@ -31,6 +31,7 @@ from monitor.config_problems import shown, validation_problems, yaml_problem
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, FeedUrlError
 from monitor.feeds.urls import check_feed_url
+from monitor.http_server import is_loopback
 from monitor.items import FeedSpec, KnownEntity
 from monitor.wording import plural
 
@@ -527,8 +528,6 @@ def _check_settings(
         problems.add(
             file, located.position(("admin_channel",)), f"admin_channel {settings.admin_channel!r} is not a channel"
         )
-    from monitor.health import is_loopback
-
     if settings.health.enabled and not settings.health.allow_remote and not is_loopback(settings.health.host):
         problems.add(
             file,

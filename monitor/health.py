@@ -17,7 +17,6 @@ unless told explicitly that they are wanted.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import time
@@ -40,7 +39,8 @@ from prometheus_client import (
 )
 
 from monitor import __version__
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import MonitorError
+from monitor.http_server import BoundedHTTPServer, RequestRefused, Response, read_head, split_request_line, text
 
 log = logging.getLogger("monitor.health")
 
@@ -79,13 +79,19 @@ class Metrics:
         Info("news_monitor_build", "The running news-monitor.", registry=registry).info({"version": __version__})
         self.polls = Counter("news_monitor_polls", "Feed polls by outcome.", ["feed", "outcome"], registry=registry)
         self.poll_errors = Counter(
-            "news_monitor_poll_errors", "Failed feed polls by the stage that failed.", ["feed", "stage"], registry=registry
+            "news_monitor_poll_errors",
+            "Failed feed polls by the stage that failed.",
+            ["feed", "stage"],
+            registry=registry,
         )
         self.items = Counter("news_monitor_items", "New or changed items stored.", ["feed"], registry=registry)
         self.matches = Counter("news_monitor_matches", "Items a watch rule matched.", ["rule"], registry=registry)
         self.alerts = Gauge("news_monitor_alerts", "Alerts in the outbox by status.", ["status"], registry=registry)
         self.deliveries = Counter(
-            "news_monitor_deliveries", "Send attempts by channel and outcome.", ["channel", "outcome"], registry=registry
+            "news_monitor_deliveries",
+            "Send attempts by channel and outcome.",
+            ["channel", "outcome"],
+            registry=registry,
         )
         self.delivery_latency = Histogram(
             "news_monitor_delivery_latency_seconds",
@@ -207,7 +213,9 @@ class HealthCheck:
         if tick_age is None:
             problems.append("the scheduler has not run the poll tick yet")
         elif tick_age > self.max_tick_age:
-            problems.append(f"the scheduler has not run the poll tick for {tick_age:.0f}s (limit {self.max_tick_age:.0f}s)")
+            problems.append(
+                f"the scheduler has not run the poll tick for {tick_age:.0f}s (limit {self.max_tick_age:.0f}s)"
+            )
         database = self._probe(now)
         if database is not None:
             problems.append(f"the database does not accept writes: {database}")
@@ -232,56 +240,25 @@ class HealthCheck:
 
 # --- the HTTP server -----------------------------------------------------------
 
-MAX_LINE_BYTES = 8192
-MAX_HEADER_LINES = 100
 
-
-class _BadRequest(Exception):
-    def __init__(self, status: HTTPStatus, reason: str):
-        self.status = status
-        self.reason = reason
-        super().__init__(reason)
-
-
-@dataclass(frozen=True)
-class _Response:
-    status: HTTPStatus
-    body: bytes
-    content_type: str = "text/plain; charset=utf-8"
-    headers: tuple[tuple[str, str], ...] = ()
-
-    def encode(self, *, head: bool = False) -> bytes:
-        lines = [
-            f"HTTP/1.1 {self.status.value} {self.status.phrase}",
-            f"Content-Type: {self.content_type}",
-            f"Content-Length: {len(self.body)}",
-            "Cache-Control: no-store",
-            "Connection: close",
-            *(f"{name}: {value}" for name, value in self.headers),
-        ]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else self.body)
-
-
-def _text(status: HTTPStatus, message: str, *headers: tuple[str, str]) -> _Response:
-    return _Response(status, message.encode() + b"\n", headers=headers)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
-
-
-class HealthServer:
+class HealthServer(BoundedHTTPServer):
     """A minimal HTTP/1.1 server for ``/healthz`` and ``/metrics`` on the running event loop.
 
     One request per connection. ``refresh`` is called before each scrape of
     ``/metrics`` to set gauges from the store (it runs on the event loop, so it
     may use the store). Nothing a client sends can raise out of a handler.
     """
+
+    label = "health endpoint"
+    address_setting = "port"
+    loopback_reason = (
+        "it has no authentication, so it listens on a loopback address (127.0.0.1 or ::1) "
+        "unless a non-loopback address is explicitly allowed"
+    )
+    listen_error = HealthServerError
+    logger = log
+    listening_event = "health.listening"
+    failure_event = "health.handler_failed"
 
     def __init__(
         self,
@@ -294,124 +271,55 @@ class HealthServer:
         allow_remote: bool = False,
         request_timeout: float = 5.0,
     ):
-        if not allow_remote and not is_loopback(host):
-            raise ConfigError(
-                [
-                    f"health endpoint: refusing to listen on {host!r}: it has no authentication, so it listens "
-                    "on a loopback address (127.0.0.1 or ::1) unless a non-loopback address is explicitly allowed"
-                ]
-            )
+        super().__init__(host, port, allow_remote=allow_remote)
         self.metrics = metrics
         self.health = health
-        self.host = host
-        self.requested_port = port
         self.refresh = refresh
         self.request_timeout = request_timeout
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.StreamWriter] = set()
 
-    @property
-    def port(self) -> int:
-        """The port listened on (the one the OS chose when asked for port 0)."""
-        if self._server is None or not self._server.sockets:
-            return self.requested_port
-        return self._server.sockets[0].getsockname()[1]
+    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async with asyncio.timeout(self.request_timeout):
+            try:
+                method, path = await _read_request(reader)
+            except RequestRefused as exc:
+                log.debug("health.bad_request", extra={"reason": exc.reason})
+                writer.write(text(exc.status, exc.reason).encode())
+            else:
+                writer.write(self._respond(method, path).encode(head=method == "HEAD"))
+            await writer.drain()
 
-    async def start(self) -> None:
-        try:
-            self._server = await asyncio.start_server(
-                self._handle, self.host, self.requested_port, limit=MAX_LINE_BYTES, reuse_address=True
-            )
-        except OSError as exc:
-            raise HealthServerError(
-                exc.errno,
-                f"health endpoint: cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}; "
-                "choose another port or stop what is using it",
-            ) from exc
-        log.info("health.listening", extra={"url": f"http://{self._authority()}/"})
-
-    async def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        for writer in list(self._connections):
-            writer.transport.abort()
-        await self._server.wait_closed()
-        self._server = None
-
-    def _authority(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._connections.add(writer)
-        try:
-            async with asyncio.timeout(self.request_timeout):
-                try:
-                    method, path = await _read_request(reader)
-                except _BadRequest as exc:
-                    log.debug("health.bad_request", extra={"reason": exc.reason})
-                    writer.write(_text(exc.status, exc.reason).encode())
-                else:
-                    writer.write(self._respond(method, path).encode(head=method == "HEAD"))
-                await writer.drain()
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
-            writer.transport.abort()  # a slow or vanished client gets no more of our time
-        except Exception:
-            log.exception("health.handler_failed")
-            writer.transport.abort()
-        finally:
-            self._connections.discard(writer)
-            writer.close()
-
-    def _respond(self, method: str, path: str) -> _Response:
+    def _respond(self, method: str, path: str) -> Response:
         if path not in ("/healthz", "/metrics"):
-            return _text(HTTPStatus.NOT_FOUND, "not found; this server answers /healthz and /metrics")
+            return text(HTTPStatus.NOT_FOUND, "not found; this server answers /healthz and /metrics")
         if method not in ("GET", "HEAD"):
-            return _text(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed here", ("Allow", "GET, HEAD"))
+            return text(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed here", ("Allow", "GET, HEAD"))
         if path == "/healthz":
             return self._healthz()
         return self._metrics()
 
-    def _healthz(self) -> _Response:
+    def _healthz(self) -> Response:
         try:
             status = self.health()
         except Exception as exc:
             log.exception("health.check_failed")
             status = HealthStatus(healthy=False, problems=(f"the health check itself failed: {exc!r}",))
         code = HTTPStatus.OK if status.healthy else HTTPStatus.SERVICE_UNAVAILABLE
-        return _Response(code, status.to_json(), "application/json")
+        return Response(code, status.to_json(), "application/json")
 
-    def _metrics(self) -> _Response:
+    def _metrics(self) -> Response:
         if self.refresh is not None:
             try:
                 self.refresh()
             except Exception:  # serve the counters anyway; the gauges keep their last values
                 log.exception("health.refresh_failed")
-        return _Response(HTTPStatus.OK, self.metrics.exposition(), METRICS_CONTENT_TYPE)
+        return Response(HTTPStatus.OK, self.metrics.exposition(), METRICS_CONTENT_TYPE)
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str]:
     """The method and path of one request; the headers are read and ignored."""
-    lines: list[bytes] = []
-    while True:
-        try:
-            line = await reader.readuntil(b"\n")
-        except asyncio.LimitOverrunError:
-            raise _BadRequest(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request line or header too long") from None
-        line = line.rstrip(b"\r\n")
-        if not line:
-            if lines:
-                break
-            continue  # RFC 9112 2.2: ignore empty lines before the request line
-        lines.append(line)
-        if len(lines) > MAX_HEADER_LINES:
-            raise _BadRequest(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "too many header lines")
-    parts = lines[0].decode("latin-1").split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise _BadRequest(HTTPStatus.BAD_REQUEST, "malformed request line")
-    method, target, _ = parts
+    request_line, _ = await read_head(reader)
+    method, target = split_request_line(request_line)
     path = urlsplit(target).path
     if not method.isalpha() or not path.startswith("/"):
-        raise _BadRequest(HTTPStatus.BAD_REQUEST, "malformed request line")
+        raise RequestRefused(HTTPStatus.BAD_REQUEST, "malformed request line")
     return method, path
