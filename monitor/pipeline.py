@@ -22,7 +22,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -234,19 +234,7 @@ async def _poll(runtime: Runtime, setup: Setup, feed: FeedState, now: datetime, 
     )
     intent = record_poll(store, setup, feed.id, analysed, now=now, feed=feed_write, backfill=backfill)
     counts = summarise(intent)
-    log.info(
-        "poll.done",
-        extra={
-            "feed": feed.name,
-            "entries": len(parsed.items),
-            "fresh": len(fresh),
-            "matches": counts["matches"],
-            "alerts": counts["alerts"],
-            "suppressed": counts["suppressed"],
-            "backfill": backfill,
-            "seconds": round(time.monotonic() - started, 3),
-        },
-    )
+    _log_done("poll.done", feed, parsed, fresh, counts, started, backfill=backfill)
     return PollReport(
         feed.name,
         ok=True,
@@ -316,18 +304,7 @@ async def _push(
     # The feed's validators and next poll stay as the last poll left them: a push is not a retrieval.
     intent = record_poll(runtime.store, setup, feed.id, analysed, now=now, feed=None)
     counts = summarise(intent)
-    log.info(
-        "push.done",
-        extra={
-            "feed": feed.name,
-            "entries": len(parsed.items),
-            "fresh": len(fresh),
-            "matches": counts["matches"],
-            "alerts": counts["alerts"],
-            "suppressed": counts["suppressed"],
-            "seconds": round(time.monotonic() - started, 3),
-        },
-    )
+    _log_done("push.done", feed, parsed, fresh, counts, started)
     return PollReport(
         feed.name,
         ok=True,
@@ -335,6 +312,31 @@ async def _push(
         alerts=counts["alerts"],
         matched_rules=tuple(rule for one in analysed for rule, _ in one.matches),
         seconds=time.monotonic() - started,
+    )
+
+
+def _log_done(
+    event: str,
+    feed: FeedState,
+    parsed: ParsedFeed,
+    fresh: Sequence[Item],
+    counts: Mapping[str, int],
+    started: float,
+    **more: Any,
+) -> None:
+    """The one line a poll or a push of a feed ends with."""
+    log.info(
+        event,
+        extra={
+            "feed": feed.name,
+            "entries": len(parsed.items),
+            "fresh": len(fresh),
+            "matches": counts["matches"],
+            "alerts": counts["alerts"],
+            "suppressed": counts["suppressed"],
+            **more,
+            "seconds": round(time.monotonic() - started, 3),
+        },
     )
 
 
