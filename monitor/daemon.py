@@ -2,8 +2,11 @@
 
     APScheduler (AsyncIOScheduler, in-process)
      ├─ poll tick      feeds due -> Runtime.poll (bounded, never two polls of one feed at once)
-     ├─ delivery tick  outbox -> alerts.deliver (also kicked right after a poll wrote alerts)
-     ├─ config watch   a changed config file -> reload (SIGHUP does the same)
+     ├─ delivery tick  outbox -> alerts.deliver: a lane per channel, never waited for
+     │                 (also kicked right after a poll wrote alerts)
+     ├─ config watch   a changed config file -> reload (SIGHUP does the same), feeds rescheduled
+     ├─ websub tick    subscriptions renewed, retried, ended (monitor.subscriber), when configured
+     ├─ control socket `poll --feed NAME` from the CLI -> the same poll (monitor.control)
      └─ watchdog       WATCHDOG=1 from the event loop when systemd asks for it
 
 A reload validates everything first and swaps it in whole; a broken edit is
