@@ -7,17 +7,14 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from monitor.alerts.markup import EXCERPT_CHARS, Segment, excerpt, highlight
 from monitor.alerts.render import (
-    EXCERPT_CHARS,
     KINDS,
     TEMPLATE_DIR,
     AlertView,
     Outlet,
     Renderer,
     RuleMatch,
-    Segment,
-    excerpt,
-    highlight,
     kind_for_url,
     render,
     render_test_message,

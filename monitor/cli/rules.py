@@ -189,7 +189,7 @@ def explain(config_dir: Path, item: str, query_or_rule: str, as_query: bool) -> 
 
 
 def _print_explanation(stored: StoredItem, rule: Any, hits: list[Any] | None) -> None:
-    from monitor.alerts.render import highlight
+    from monitor.alerts.markup import highlight
 
     item = stored.item
     why = [hit.to_dict() for hit in hits or []]
