@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -27,7 +26,8 @@ from pydantic import (
     field_validator,
 )
 
-from monitor.config_problems import shown, validation_problems, yaml_problem
+from monitor.config_problems import shown, validation_problems
+from monitor.config_yaml import Located, Position, Problems, load_yaml
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, FeedUrlError
 from monitor.feeds.urls import check_feed_url
@@ -43,7 +43,6 @@ DATABASE_ENV = "NEWS_MONITOR_DATABASE"
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$", re.IGNORECASE)
 _SIZE_BYTES = {"b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
-_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def parse_size(value: Any) -> int:
@@ -289,7 +288,7 @@ class Config:
     rules: tuple[RuleConfig, ...]
     entities: tuple[KnownEntity, ...]
     rule_positions: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False)
-    documents: dict[str, _Located] = field(default_factory=dict, compare=False, repr=False)
+    documents: dict[str, Located] = field(default_factory=dict, compare=False, repr=False)
 
     def where(self, file: str, path: tuple[Any, ...], *, column: int | None = None) -> str:
         """``file:line:column`` of a node of one of the config files (e.g. ``("rules", 2, "query")``).
@@ -337,102 +336,10 @@ class Config:
         )
 
 
-# --- YAML with positions ---------------------------------------------------
-
-Position = tuple[int, int]  # 1-based line and column
-
-
-@dataclass
-class _Located:
-    """A YAML document as plain data plus the position of every node."""
-
-    data: Any
-    positions: dict[tuple[Any, ...], Position]
-    scalar_styles: dict[tuple[Any, ...], str | None]
-    key_positions: dict[tuple[Any, ...], Position] = field(default_factory=dict)
-
-    def position(self, path: tuple[Any, ...]) -> Position:
-        # Fall back to the nearest ancestor that has a position.
-        while path not in self.positions and path:
-            path = path[:-1]
-        return self.positions.get(path, (1, 1))
-
-
-class _Problems:
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, file: Path, position: Position, message: str) -> None:
-        self.items.append(f"{file}:{position[0]}:{position[1]}: {message}")
-
-
-def _load_yaml(path: Path, problems: _Problems, environ: dict[str, str]) -> _Located | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return _Located({}, {}, {})
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.add(path, (1, 1), f"cannot read file: {exc}")
-        return None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        problems.add(path, *yaml_problem(exc, text))
-        return None
-    located = _Located(None, {}, {})
-    if root is None:
-        located.data = {}
-        return located
-    located.data = _convert(root, (), located, path, problems, environ)
-    return located
-
-
-def _convert(
-    node: yaml.Node,
-    path: tuple[Any, ...],
-    located: _Located,
-    file: Path,
-    problems: _Problems,
-    environ: dict[str, str],
-) -> Any:
-    located.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = yaml.SafeLoader(" ").construct_object(key_node, deep=True)
-            key_position = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            located.key_positions[(*path, key)] = key_position
-            if key in result:
-                problems.add(file, key_position, f"duplicate key {key!r}")
-            result[key] = _convert(value_node, (*path, key), located, file, problems, environ)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _convert(child, (*path, index), located, file, problems, environ)
-            for index, child in enumerate(node.value)
-        ]
-    located.scalar_styles[path] = node.style
-    value = yaml.SafeLoader(" ").construct_object(node)
-    if isinstance(value, str):
-        value = _substitute_env(value, environ, lambda message: problems.add(file, located.positions[path], message))
-    return value
-
-
-def _substitute_env(value: str, environ: dict[str, str], report: Any) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in environ:
-            report(f"environment variable {name} is not set (used as ${{{name}}})")
-            return ""
-        return environ[name]
-
-    return _ENV_VAR.sub(replace, value)
-
-
 # --- validation --------------------------------------------------------------
 
 
-def _validate(model: type[BaseModel], located: _Located, file: Path, problems: _Problems) -> Any:
+def _validate(model: type[BaseModel], located: Located, file: Path, problems: Problems) -> Any:
     try:
         return model.model_validate(located.data)
     except ValidationError as exc:
@@ -445,7 +352,7 @@ def _validate(model: type[BaseModel], located: _Located, file: Path, problems: _
         return None
 
 
-def _query_position(located: _Located, path: tuple[Any, ...], column: int) -> Position:
+def _query_position(located: Located, path: tuple[Any, ...], column: int) -> Position:
     """Where column ``column`` of a rule query sits in the file.
 
     Exact for plain and single-line quoted scalars; for block scalars we
@@ -467,16 +374,16 @@ def load_config(directory: Path | str, environ: dict[str, str] | None = None) ->
     """
     directory = Path(directory)
     environ = dict(os.environ if environ is None else environ)
-    problems = _Problems()
+    problems = Problems()
     monitor_path = directory / MONITOR_FILE
     rules_path = directory / RULES_FILE
     entities_path = directory / ENTITIES_FILE
     if not monitor_path.exists():
         raise ConfigError([f"{monitor_path}:1:1: file not found (is --config pointing at the config directory?)"])
 
-    monitor_doc = _load_yaml(monitor_path, problems, environ)
-    rules_doc = _load_yaml(rules_path, problems, environ)
-    entities_doc = _load_yaml(entities_path, problems, environ)
+    monitor_doc = load_yaml(monitor_path, problems, environ)
+    rules_doc = load_yaml(rules_path, problems, environ)
+    entities_doc = load_yaml(entities_path, problems, environ)
     settings = _validate(MonitorSettings, monitor_doc, monitor_path, problems) if monitor_doc else None
     rules_file = _validate(RulesFile, rules_doc, rules_path, problems) if rules_doc else None
     entities_file = _validate(EntitiesFile, entities_doc, entities_path, problems) if entities_doc else None
@@ -517,7 +424,7 @@ def no_rules_warning(config: Config) -> str | None:
 
 
 def _check_settings(
-    settings: MonitorSettings, located: _Located, file: Path, problems: _Problems, directory: Path
+    settings: MonitorSettings, located: Located, file: Path, problems: Problems, directory: Path
 ) -> None:
     seen: set[str] = set()
     for index, feed in enumerate(settings.feeds):
@@ -565,7 +472,7 @@ def _check_settings(
 
 
 def _check_entities(
-    entities_file: EntitiesFile, located: _Located, file: Path, problems: _Problems
+    entities_file: EntitiesFile, located: Located, file: Path, problems: Problems
 ) -> tuple[KnownEntity, ...]:
     owner: dict[str, str] = {}
     for index, entity in enumerate(entities_file.entities):
@@ -586,9 +493,9 @@ def _check_rule(
     rule: RuleConfig,
     all_rules: tuple[RuleConfig, ...],
     channels: set[str] | None,
-    located: _Located,
+    located: Located,
     file: Path,
-    problems: _Problems,
+    problems: Problems,
 ) -> None:
     if any(other.name == rule.name for other in all_rules[:index]):
         problems.add(file, located.position(("rules", index, "name")), f"duplicate rule name {rule.name!r}")
