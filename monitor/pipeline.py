@@ -235,15 +235,7 @@ async def _poll(runtime: Runtime, setup: Setup, feed: FeedState, now: datetime, 
     intent = record_poll(store, setup, feed.id, analysed, now=now, feed=feed_write, backfill=backfill)
     counts = summarise(intent)
     _log_done("poll.done", feed, parsed, fresh, counts, started, backfill=backfill)
-    return PollReport(
-        feed.name,
-        ok=True,
-        new_items=len(fresh),
-        alerts=counts["alerts"],
-        matched_rules=tuple(rule for one in analysed for rule, _ in one.matches),
-        seconds=time.monotonic() - started,
-        advert=_advert(fetched, parsed),
-    )
+    return _done(feed, fresh, analysed, counts, started, advert=_advert(fetched, parsed))
 
 
 def _digest(content: bytes) -> str:
@@ -305,6 +297,18 @@ async def _push(
     intent = record_poll(runtime.store, setup, feed.id, analysed, now=now, feed=None)
     counts = summarise(intent)
     _log_done("push.done", feed, parsed, fresh, counts, started)
+    return _done(feed, fresh, analysed, counts, started)
+
+
+def _done(
+    feed: FeedState,
+    fresh: Sequence[Item],
+    analysed: Sequence[Analysed],
+    counts: Mapping[str, int],
+    started: float,
+    **more: Any,
+) -> PollReport:
+    """The report of a poll or a push of ``feed`` that went through."""
     return PollReport(
         feed.name,
         ok=True,
@@ -312,6 +316,7 @@ async def _push(
         alerts=counts["alerts"],
         matched_rules=tuple(rule for one in analysed for rule, _ in one.matches),
         seconds=time.monotonic() - started,
+        **more,
     )
 
 
