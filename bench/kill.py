@@ -59,7 +59,7 @@ def wait_started(log: Path, before: int, timeout: float = 60) -> None:
 
 
 def titles(receiver: WebhookReceiver) -> Counter[str]:
-    return Counter(r.json["title"].split(": ", 1)[1] for r in receiver.requests if r.status == 200)
+    return Counter(r.json["title"].rsplit(" [", 1)[0] for r in receiver.requests if r.status == 200)
 
 
 def main() -> None:
@@ -111,7 +111,7 @@ def main() -> None:
         with sqlite3.connect(Path(tmp) / "config" / "state" / "news-monitor.db") as conn:
             created = dict(conn.execute("SELECT items.title, alerts.created_at FROM alerts JOIN items ON items.id = alerts.item_id"))
         latencies = [
-            r.received_at - datetime.fromisoformat(created[r.json["title"].split(": ", 1)[1]]).timestamp()
+            r.received_at - datetime.fromisoformat(created[r.json["title"].rsplit(" [", 1)[0]]).timestamp()
             for r in receiver.requests[latency_start:]
             if r.status == 200
         ]

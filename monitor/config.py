@@ -204,6 +204,16 @@ class ChannelConfig(_Strict):
     url: str
     format: Literal["text", "markdown", "html"] | None = None
     template: Path | None = None  # a Jinja2 file of the channel's own, relative to the config directory
+    # Slack webhooks only: where apprise posts them instead of https://hooks.slack.com/services
+    # (a local receiver to try Slack delivery without Slack; a proxy).
+    webhook_base: str | None = None
+
+    @field_validator("webhook_base")
+    @classmethod
+    def _webhook_base(cls, base: str | None) -> str | None:
+        if base is not None and not base.lower().startswith(("http://", "https://")):
+            raise ValueError("webhook_base must be an http:// or https:// URL")
+        return base.rstrip("/") if base else base
 
 
 class FeedConfig(_Strict):
@@ -313,6 +323,10 @@ class Config:
     def channel_format(self, name: str) -> str | None:
         channel = self.settings.channels.get(name)
         return channel.format if channel else None
+
+    def channel_webhook_base(self, name: str) -> str | None:
+        channel = self.settings.channels.get(name)
+        return channel.webhook_base if channel else None
 
     def channel_template(self, name: str) -> Path | None:
         channel = self.settings.channels.get(name)

@@ -123,13 +123,28 @@ class Monitor:
 
     async def poll_once(self, feed_name: str | None = None) -> tuple[list[PollReport], DeliveryReport]:
         """Poll every active feed (or one) now, then deliver everything that is due."""
+        reports = await self.poll_now(feed_name)
+        return reports, await self.deliver_everything()
+
+    async def poll_now(self, feed_name: str | None = None) -> list[PollReport]:
+        """Poll every active feed (or one) now, and analyse every item still waiting for it."""
         feeds = [self.store.feed(feed_name)] if feed_name is not None else self.store.feeds()
         reports = await poll_feeds(self.runtime, feeds)
+        await self.runtime.settle_surges()
         while await enrich_backlog(self.runtime):
             pass
+        return reports
+
+    async def deliver_everything(self) -> DeliveryReport:
+        """Send every alert that is due, each channel's in turn, until none is left."""
         async with self._delivery_lock:
-            delivery = await self.deliverer.deliver_all()
-        return reports, delivery
+            return await self.deliverer.deliver_all()
+
+    def use_setup(self, setup: Setup) -> None:
+        """Follow ``setup`` from now on (the same config, its channels built since)."""
+        self.setup = setup
+        self.runtime.setup = setup
+        self.deliverer.configure(setup)
 
     async def _enrich_tick(self) -> None:
         # One batch after another, yielding in between so polls get the CPU thread too.

@@ -40,12 +40,13 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-import numpy as np
-
 from monitor.rules.text import tokenize
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # --- parameters ---------------------------------------------------------------
 # Changing PERMUTATIONS, the hash family, the term rules or the band layout
@@ -200,6 +201,8 @@ _EMPTY = b"\xff" * _SIGNATURE_BYTES
 
 
 def _family_parameters(label: str) -> np.ndarray:
+    import numpy as np
+
     # Fixed forever (fingerprints are stored), so derived from a hash of a
     # label rather than from a random generator whose algorithm may change.
     values = [
@@ -209,10 +212,16 @@ def _family_parameters(label: str) -> np.ndarray:
     return np.array(values, dtype=np.uint64)[:, np.newaxis]
 
 
-# Multiply-add-shift (Dietzfelbinger): h(x) = ((a·x + b) mod 2^64) >> 32 for
-# 32-bit x is a strongly universal family onto 32 bits; `a` must be odd.
-_A = _family_parameters("a") | np.uint64(1)
-_B = _family_parameters("b")
+@functools.cache
+def _family() -> tuple[np.ndarray, np.ndarray]:
+    """Multiply-add-shift (Dietzfelbinger): h(x) = ((a·x + b) mod 2^64) >> 32 for 32-bit x is a
+    strongly universal family onto 32 bits; `a` must be odd.
+
+    Made on first use, like numpy's import (0.07 s), which a run with nothing new never needs.
+    """
+    import numpy as np
+
+    return _family_parameters("a") | np.uint64(1), _family_parameters("b")
 
 
 @dataclass(frozen=True)
@@ -253,6 +262,8 @@ class Fingerprint:
 
     @functools.cached_property
     def _minima(self) -> np.ndarray:
+        import numpy as np
+
         # Read once: a candidate is compared with every new item that shares one of its keys.
         return np.frombuffer(self.signature, dtype="<u4")
 
@@ -262,9 +273,12 @@ def fingerprint(title: str, text: str) -> Fingerprint:
     terms = content_words(title, text)
     if not terms:
         return Fingerprint(_EMPTY, 0)
+    import numpy as np
+
+    a, b = _family()
     hashes = np.fromiter((_term_hash(term) for term in terms), dtype=np.uint64, count=len(terms))
     # One row per permutation; numpy's uint64 arithmetic wraps mod 2^64, as the family needs.
-    permuted = (_A * hashes[np.newaxis, :] + _B) >> np.uint64(32)
+    permuted = (a * hashes[np.newaxis, :] + b) >> np.uint64(32)
     return Fingerprint(permuted.min(axis=1).astype("<u4").tobytes(), len(terms))
 
 
@@ -277,7 +291,7 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
     """Estimated Jaccard similarity of two items' content words, 0..1."""
     if not a.size or not b.size:
         return 0.0
-    return int(np.count_nonzero(a.minima() == b.minima())) / PERMUTATIONS
+    return int((a.minima() == b.minima()).sum()) / PERMUTATIONS
 
 
 def lookup_keys(link_key: str | None, fp: Fingerprint) -> list[str]:

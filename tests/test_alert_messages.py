@@ -68,7 +68,7 @@ def test_two_rules_matching_one_story_send_one_message_per_channel(tmp_path, fee
     assert text.startswith(XI_PUTIN_CALL.title + "\n")
     assert "Why: *xi-putin* · Xi → Xi Jinping (title, body), Putin → Vladimir Putin (title, body)" in text
     assert "Why: *kremlin* · Kremlin (body)" in text
-    assert mail["Subject"] == f"xi-putin, kremlin: {XI_PUTIN_CALL.title}"
+    assert mail["Subject"] == f"{XI_PUTIN_CALL.title} [xi-putin, kremlin]"
     plain = mail.get_body(("plain",)).get_content()
     assert "Why: xi-putin · " in plain and "Why: kremlin · Kremlin (body)" in plain
     assert "because rules xi-putin, kremlin matched" in plain

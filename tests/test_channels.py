@@ -56,7 +56,7 @@ def test_email_arrives_with_subject_and_text_and_html_parts(smtp: SMTPReceiver) 
 
     assert result == SendResult(ok=True, reason=None)
     [received] = smtp.wait_for(1)
-    assert received["Subject"] == "xi-putin: Xi Jinping hosts <Putin> & friends"
+    assert received["Subject"] == "Xi Jinping hosts <Putin> & friends [xi-putin]"
     assert received["To"] == "desk@example.org"
     assert received["From"] == "monitor@example.org"
     assert received.get_content_type() == "multipart/alternative"

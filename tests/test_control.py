@@ -65,7 +65,7 @@ def test_poll_feed_asks_the_running_daemon(tmp_path, feed_server, webhook, daemo
     daemon.wait_for_log(r"control\.poll feed=wire")
     daemon.wait_for_log(r"poll\.done feed=wire .*fresh=1 .*alerts=1")
     [alert] = webhook.wait_for(1, timeout=30)
-    assert alert.json["title"].startswith("ceasefire: Ceasefire agreed in Sudan")
+    assert alert.json["title"].startswith("Ceasefire agreed in Sudan")
 
     # --once too; a failing poll is reported the same way; an unknown feed is a usage error, as before.
     feed_server.route("/wire.xml", b"gone", status=500, content_type="text/plain")

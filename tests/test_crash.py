@@ -60,7 +60,7 @@ def test_kill_9_loses_nothing_and_repeats_at_most_the_alert_in_flight(tmp_path, 
     expected = {s.title for s in served if s.title.startswith("Ceasefire")}
 
     def received() -> Counter[str]:
-        return Counter(r.json["title"].split(": ", 1)[1] for r in webhook.requests)
+        return Counter(r.json["title"].rsplit(" [", 1)[0] for r in webhook.requests)
 
     wait_until(
         lambda: expected <= set(received()),

@@ -56,7 +56,7 @@ def test_a_trickling_receiver_delays_only_its_own_channel(tmp_path, feed_server,
     # A later story: its alert to the fast channel goes out while the slow send still trickles.
     feed_server.route("/wire.xml", rss(LATER, CEASEFIRE))
     wait_until(
-        lambda: f"ceasefire: {LATER.title}" in titles(fast),
+        lambda: f"{LATER.title} [ceasefire]" in titles(fast),
         "the later story's alert at the healthy channel",
         timeout=90,
         detail=daemon.log,
@@ -64,7 +64,7 @@ def test_a_trickling_receiver_delays_only_its_own_channel(tmp_path, feed_server,
     log = daemon.log()
     assert len(slow.requests) == 1  # the slow channel's first send is still in flight
     assert not re.search(r"alert\.(sent|retry|dead) .*channel=slow", log), log
-    assert titles(fast) == [f"ceasefire: {CEASEFIRE.title}", f"ceasefire: {LATER.title}"]
+    assert titles(fast) == [f"{CEASEFIRE.title} [ceasefire]", f"{LATER.title} [ceasefire]"]
     assert rows(config, "SELECT channel, status, count(*) FROM alerts GROUP BY channel, status ORDER BY channel") == [
         ("fast", "sent", 2),
         ("slow", "pending", 2),
@@ -86,7 +86,7 @@ def test_a_send_that_times_out_is_a_failed_attempt_retried_later(tmp_path, feed_
 
     slow.recover()  # the trickle breaks off, and the receiver answers again
     daemon.wait_for_log(r"alert\.sent .*channel=slow", timeout=60)
-    assert f"ceasefire: {CEASEFIRE.title}" in titles(slow)
+    assert f"{CEASEFIRE.title} [ceasefire]" in titles(slow)
     assert daemon.stop() == 0
     [(status, error)] = rows(config, "SELECT status, last_error FROM alerts WHERE channel = 'slow'")
     assert status == "sent" and "timed out" in error  # why it took more than one attempt stays on record
@@ -123,7 +123,7 @@ def test_sigterm_during_a_trickle_exits_at_once_and_the_alert_waits_for_the_next
         ("fast", "sent", 1),
         ("slow", "sent", 1),
     ]
-    assert titles(webhook) == [f"ceasefire: {CEASEFIRE.title}"]  # the healthy channel got it once
+    assert titles(webhook) == [f"{CEASEFIRE.title} [ceasefire]"]  # the healthy channel got it once
 
 
 def test_notify_test_to_a_trickling_receiver_gives_up_after_the_send_timeout(tmp_path, slow):

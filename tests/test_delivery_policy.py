@@ -137,7 +137,7 @@ def test_quiet_hours_hold_alerts_and_release_them_as_one_digest(harness):
     h.clock.now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
     h.arrive("reuters", "Xi and Putin again", "Xi and Putin met again in Kazan for talks on energy and grain exports.", "xi-putin")
     [single] = h.deliver_at(h.clock.now)
-    assert single["title"] == "xi-putin: Xi and Putin again"
+    assert single["title"] == "Xi and Putin again [xi-putin]"
 
 
 def test_over_max_per_hour_waits_for_the_next_digest_nothing_is_dropped(harness):

@@ -6,7 +6,7 @@ from monitor.alerts.digest import DigestEntry, group_digest
 
 
 def entry(alert_id: int, rule: str) -> DigestEntry:
-    return DigestEntry(alert_id, rule, f"Story {alert_id}", f"https://news.example/{alert_id}", "wire", ("bbc-world",))
+    return DigestEntry(alert_id, rule, f"Story {alert_id}", f"https://news.example/{alert_id}", "wire", (("bbc-world", None),))
 
 
 def test_group_digest_makes_one_message_per_channel_with_a_section_per_rule_in_order() -> None:

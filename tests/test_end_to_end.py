@@ -206,7 +206,7 @@ def test_a_channel_that_is_down_gets_the_alert_once_it_recovers(tmp_path, feed_s
     assert daemon.stop() == 0
     requests = webhook.requests
     assert [r.status for r in requests] == [500, 500, 503, 200, 200]
-    call, visit = f"xi-putin: {XI_PUTIN_CALL.title}", f"xi-putin: {PUTIN_VISIT.title}"
+    call, visit = f"{XI_PUTIN_CALL.title} [xi-putin]", f"{PUTIN_VISIT.title} [xi-putin]"
     assert [r.json["title"] for r in requests] == [call, call, call, call, visit]
     assert XI_PUTIN_CALL.link in requests[3].json["message"]
     [(status, attempts, last_error), visit_row] = db_rows(
@@ -275,7 +275,7 @@ def test_sigterm_during_a_slow_poll_finishes_cleanly_and_loses_nothing(tmp_path,
     daemons.append(restarted)
     restarted.wait_for_log(r"alert\.sent .*channel=console")
     assert restarted.stop() == 0
-    assert f"xi-putin: {XI_PUTIN_CALL.title}" in restarted.log()
+    assert f"{XI_PUTIN_CALL.title} [xi-putin]" in restarted.log()
     assert db_rows(config, "SELECT status, attempts FROM alerts") == [("sent", 1)]
 
 

@@ -69,6 +69,6 @@ def test_poll_once_beside_the_daemon_sends_no_alert_twice(tmp_path, feed_server,
     )
     assert daemon.stop() == 0
     received = Counter(request.json["title"] for request in webhook.requests)
-    assert received == Counter({f"ceasefire: {story.title}": 1 for story in STORIES})
+    assert received == Counter({f"{story.title} [ceasefire]": 1 for story in STORIES})
     assert len(re.findall(r"alert\.sent ", daemon.log())) == 40 - delivered
     assert rows(config, "SELECT count(*) FROM alerts WHERE attempts != 1 OR claimed_by IS NOT NULL") == [(0,)]

@@ -71,10 +71,14 @@ def test_every_kind_names_rule_title_link_and_why(kind: str) -> None:
 
     assert message.format == KINDS[kind].format
     assert "xi-putin" in message.body
-    # Slack's title (the attachment header) is the headline alone; a subject names the rule first.
+    # Slack's title (the attachment header) is the headline alone; a subject puts the headline first
+    # and names the rule after it, in brackets, for mail filters.
     expected = "Xi Jinping hosts Putin in Beijing"
-    assert message.title == (expected if kind == "slack" else f"xi-putin: {expected}")
-    if kind != "slack":  # Slack shows the headline as the title only, not again in the body
+    assert message.title == (expected if kind == "slack" else f"{expected} [xi-putin]")
+    # Slack and plain text show the headline as the title only, not again in the body; Markdown and
+    # e-mail bodies open with it as a link to the story.
+    assert ("hosts" in message.body) == (kind in ("markdown", "email"))
+    if kind in ("markdown", "email"):
         assert "hosts" in message.body and "Beijing" in message.body
     link_as_written = LINK.replace("&", "&amp;") if kind == "email" else LINK
     assert link_as_written in message.body
@@ -91,10 +95,10 @@ def test_text_kind_puts_the_headline_first_and_the_why_on_one_line() -> None:
     # rule; before, five lines of "Why" came before the excerpt and "Rule: xi-putin" closed the message.
     message = render(make_view(), "text")
 
-    assert message.title == "xi-putin: Xi Jinping hosts Putin in Beijing"
+    assert message.title == "Xi Jinping hosts Putin in Beijing [xi-putin]"
     assert message.format == "text"
+    # The headline is the title (the console prints it above the body): the body does not repeat it.
     assert message.body == (
-        "Xi Jinping hosts Putin in Beijing\n"
         "bbc-world · 2024-05-01 12:34 UTC\n"
         f"{LINK}\n"
         "\n"
@@ -227,9 +231,7 @@ def test_markdown_escapes_feed_text() -> None:
 
 
 def test_excerpt_centres_on_first_body_hit_and_marks_cuts() -> None:
-    body = " ".join(f"word{i}" for i in range(200)) + " Putin arrives. " + " ".join(
-        f"tail{i}" for i in range(200)
-    )
+    body = " ".join(f"word{i}" for i in range(200)) + " Putin arrives. " + " ".join(f"tail{i}" for i in range(200))
     start = body.index("Putin")
     segments = excerpt(body, [(start, start + 5)])
 
@@ -309,7 +311,8 @@ def test_html_autoescape_is_for_html_templates_only(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     shutil.copytree(TEMPLATE_DIR, templates)
     view = make_view(title="a < b & c", hits=())
-    assert "a < b & c" in Renderer(templates).render(view, "text").body
+    assert "a < b & c" in Renderer(templates).render(view, "text").title
+    assert "a < b & c" in Renderer(templates).render(make_view(body="x a < b & c", hits=()), "text").body
     assert "a &lt; b &amp; c" in Renderer(templates).render(view, "email").body
 
 
@@ -348,6 +351,25 @@ def test_digest_times_are_shown_in_the_display_time_zone() -> None:
     assert "2024-05-01 12:34 UTC" in render_digest(digest, "text").body
 
 
+def test_digest_lists_other_outlets_with_their_links() -> None:
+    from monitor.alerts.digest import DigestEntry, group_digest
+    from monitor.alerts.render import render_digest
+
+    outlets = (("reuters", "https://reuters.example/world/1"), ("ap-news", None), ("evil", "javascript:alert(1)"))
+    entry = DigestEntry(1, "xi-putin", "Xi Jinping hosts Putin", LINK, "bbc-world", outlets, PUBLISHED)
+    [digest] = group_digest([("mail", entry)]).values()
+    linked = {
+        "text": "also on reuters <https://reuters.example/world/1>, ap-news, evil",
+        "markdown": "also on [reuters](https://reuters.example/world/1), ap-news, evil",
+        "slack": "also on [reuters](https://reuters.example/world/1), ap-news, evil",
+        "email": 'also on <a href="https://reuters.example/world/1">reuters</a>, ap-news, evil',
+    }
+    for kind, expected in linked.items():
+        body = render_digest(digest, kind).body
+        assert expected in body, kind
+        assert "javascript" not in body
+
+
 def two_rules_view() -> AlertView:
     view = make_view()
     kremlin = {"term": "Kremlin", "field": "body", "start": 0, "end": 7, "matched": "Kremlin", "entity": None}
@@ -370,7 +392,7 @@ def test_one_message_names_every_rule_that_matched_the_story(kind: str) -> None:
     assert "xi-putin" in body and "Xi → Xi Jinping (title), Putin → Vladimir Putin (title, body)" in body
     assert "kremlin" in body and "Kremlin (body)" in body
     if kind != "slack":
-        assert message.title == "xi-putin, kremlin: Xi Jinping hosts Putin in Beijing"
+        assert message.title == "Xi Jinping hosts Putin in Beijing [xi-putin, kremlin]"
 
 
 def test_text_message_has_a_why_line_per_rule() -> None:
@@ -405,5 +427,7 @@ def test_a_long_headline_is_cut_to_fit_a_subject() -> None:
     view = make_view(title=title, hits=(hit("Putin", "title", title, "Putin"),))
     for kind in KINDS:
         message = render(view, kind)
-        assert message.title.endswith("…") and len(message.title) <= 200
-    assert render(view, "email").title.startswith("xi-putin: Putin xxx")
+        assert "…" in message.title and len(message.title) <= 200
+    assert render(view, "email").title.startswith("Putin xxx")
+    assert render(view, "email").title.endswith("… [xi-putin]")
+    assert render(view, "slack").title.endswith("…")

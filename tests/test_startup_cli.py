@@ -5,6 +5,8 @@ run that has items to analyse says so."""
 
 from __future__ import annotations
 
+import json
+
 import spacy
 from conftest import XI_PUTIN_CALL, DaemonProcess, rss, run_cli, write_config
 
@@ -87,3 +89,25 @@ def test_the_same_document_served_again_is_not_parsed_again(tmp_path, feed_serve
     changed = run_cli("poll", "--once", config=config)
     assert changed.returncode == 0, changed.stderr
     assert "poll.done feed=wire entries=1 fresh=0" in changed.stderr
+
+
+def test_poll_once_checks_its_channels_while_fetching_and_sends_nothing_through_a_broken_one(tmp_path, feed_server):
+    # The channels are built beside the fetches (apprise loads every plugin: a third of a
+    # second), yet a broken channel still fails the run with its file:line:column, and what
+    # the poll stored stays: its alert waits in the outbox for the fixed config.
+    feed_server.route("/wire.xml", rss(XI_PUTIN_CALL))
+    config = write_config(
+        tmp_path / "config",
+        feeds=[{"name": "wire", "url": feed_server.url("/wire.xml"), "alert_first_fetch": True}],
+        channels={"desk": {"url": "nosuchscheme://host/path"}},
+        rules=[{"name": "xi-putin", "query": "Xi AND Putin", "notify": ["desk"]}],
+    )
+    broken = run_cli("poll", "--once", config=config)
+    assert broken.returncode == 1
+    assert "monitor.yaml:" in broken.stderr and "channel 'desk': apprise has no nosuchscheme:// channel" in broken.stderr
+    assert "Traceback" not in broken.stderr
+
+    listed = run_cli("alerts", "list", "--json", config=config)
+    assert listed.returncode == 0, listed.stderr
+    alerts = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(alert["rule"], alert["status"], alert["attempts"]) for alert in alerts] == [("xi-putin", "pending", 0)]

@@ -222,6 +222,19 @@ def test_items_join_stored_stories_and_stories_of_the_same_batch(store):
     assert sorted(order, key=order.get) == [root, b, c, d]
 
 
+def test_a_due_alert_carries_the_other_outlets_of_its_story_with_their_links(store):
+    info = StoryInfo("news.example/story", b"\x00" * 8, ("link:news.example/story",))
+    [root] = poll(store, new("a", story=info, alerts=(send(),)))
+    later = NOW + timedelta(minutes=5)
+    poll(store, new("b", story=info, join=StoryJoin(story_id=root)), at=later, feed="bbc")
+    poll(store, new("c", story=info, join=StoryJoin(story_id=root), item=item("c", link=None)), at=later, feed="bbc")
+    [due] = [alert for alert in store.due_alerts(later) if alert.item_id == root]
+    # The alert's own feed is not "another outlet"; a feed that ran the story twice is listed once,
+    # with the link of the item it ran first.
+    assert due.outlet_links == (("bbc", "https://news.example/b"),)
+    assert due.outlets == ("bbc",)
+
+
 def test_a_snapshot_gives_the_newest_candidates_per_key_within_the_window(store):
     key = "link:news.example/boilerplate"
     info = StoryInfo("news.example/boilerplate", b"fp", (key,))

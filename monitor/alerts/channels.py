@@ -38,10 +38,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import apprise
-import requests
+from typing import TYPE_CHECKING, Any
 
 from monitor import http_headers
 from monitor.alerts.render import Message
@@ -49,13 +46,18 @@ from monitor.errors import MonitorError
 from monitor.logs import log_context
 from monitor.redact import channel_secrets, redact_channel_url, redact_text, remember_secrets
 
+if TYPE_CHECKING:
+    import apprise
+    import requests
+
 # The built-in channel that prints text messages to stdout (not an apprise URL).
 CONSOLE_URLS = frozenset({"console", "console://"})
 
-BODY_FORMATS: dict[str, apprise.NotifyFormat] = {
-    "text": apprise.NotifyFormat.TEXT,
-    "markdown": apprise.NotifyFormat.MARKDOWN,
-    "html": apprise.NotifyFormat.HTML,
+# Message.format -> apprise's NotifyFormat (a str enum of the same values).
+BODY_FORMATS: dict[str, str] = {
+    "text": "text",
+    "markdown": "markdown",
+    "html": "html",
 }
 
 # Enough for a few of apprise's lines; the alert row keeps the reason.
@@ -69,9 +71,10 @@ _CONSOLE_LOCK = threading.Lock()
 class ChannelURLError(MonitorError, ValueError):
     """A channel URL apprise cannot use. The message quotes the URL redacted."""
 
-    def __init__(self, redacted_url: str, problem: str):
+    def __init__(self, redacted_url: str, problem: str, field: str = "url"):
         self.redacted_url = redacted_url
         self.problem = problem
+        self.field = field  # the channel setting at fault: "url" or "webhook_base"
         super().__init__(f"{problem}: {redacted_url}")
 
 
@@ -88,8 +91,21 @@ def is_console(url: str) -> bool:
     return url.strip().lower() in CONSOLE_URLS
 
 
+@functools.cache
+def _apprise() -> Any:
+    """The apprise module, imported on first use: 0.1 s, and a third of a second more when the
+    first URL makes it load its plugins, which a run that builds no channel never pays.
+    Requests' sends are observed from then on (see Retry-After below)."""
+    import apprise
+    import requests
+
+    if not getattr(requests.Session.send, "news_monitor_observer", False):
+        requests.Session.send = _observe_retry_after(requests.Session.send)  # type: ignore[method-assign]
+    return apprise
+
+
 def _asset() -> apprise.AppriseAsset:
-    return apprise.AppriseAsset(
+    return _apprise().AppriseAsset(
         app_id="news-monitor",
         app_desc="news-monitor alerts",
         app_url="https://github.com/news-monitor/news-monitor",
@@ -110,13 +126,13 @@ def _load(url: str, asset: apprise.AppriseAsset) -> Any:
         raise ChannelURLError(redacted, "not an apprise URL (expected scheme://...)")
     scheme = url.strip().split("://", 1)[0].lower()
     try:
-        plugin = apprise.Apprise.instantiate(url, asset=asset, suppress_exceptions=False)
+        plugin = _apprise().Apprise.instantiate(url, asset=asset, suppress_exceptions=False)
     except Exception as error:
         # Plugins raise TypeError naming the bad part, sometimes quoting a token.
         problem = redact_text(str(error).strip() or type(error).__name__, secrets)
         raise ChannelURLError(redacted, f"invalid {scheme}:// URL ({problem})") from None
     if plugin is None:
-        known = scheme in apprise.NotificationManager()
+        known = scheme in _apprise().NotificationManager()
         problem = (
             f"apprise could not parse this {scheme}:// URL or the {scheme}:// plugin is disabled"
             if known
@@ -124,6 +140,21 @@ def _load(url: str, asset: apprise.AppriseAsset) -> Any:
         )
         raise ChannelURLError(redacted, problem)
     return plugin
+
+
+def _post_webhooks_to(plugin: Any, base: str, redacted_url: str) -> None:
+    """Make a Slack webhook channel post to ``base`` instead of Slack's fixed host.
+
+    Apprise keeps the host in a class attribute; set on this one plugin object,
+    it moves this channel only.
+    """
+    from apprise.plugins.slack import NotifySlack, SlackMode
+
+    if not isinstance(plugin, NotifySlack) or plugin.mode is not SlackMode.WEBHOOK:
+        raise ChannelURLError(
+            redacted_url, "webhook_base applies to Slack webhook URLs only (slack://A/B/C)", field="webhook_base"
+        )
+    plugin.webhook_url = base
 
 
 def validate_url(url: str) -> str | None:
@@ -174,10 +205,6 @@ def _observe_retry_after(send: Any) -> Any:
     return observed
 
 
-if not getattr(requests.Session.send, "news_monitor_observer", False):
-    requests.Session.send = _observe_retry_after(requests.Session.send)  # type: ignore[method-assign]
-
-
 class Channel:
     """One destination for alerts: an apprise URL, or "console" for stdout.
 
@@ -185,7 +212,7 @@ class Channel:
     cannot use. ``redacted_url`` is safe to log.
     """
 
-    def __init__(self, name: str, url: str) -> None:
+    def __init__(self, name: str, url: str, *, webhook_base: str | None = None) -> None:
         self.name = name
         self.redacted_url = redact_channel_url(url)
         self._secrets = channel_secrets(url)
@@ -195,8 +222,11 @@ class Channel:
         self._apprise: apprise.Apprise | None = None
         if not self._console:
             asset = _asset()
-            self._apprise = apprise.Apprise(asset=asset)
-            self._apprise.add(_load(url, asset))
+            plugin = _load(url, asset)
+            if webhook_base:
+                _post_webhooks_to(plugin, webhook_base, self.redacted_url)
+            self._apprise = _apprise().Apprise(asset=asset)
+            self._apprise.add(plugin)
 
     def __repr__(self) -> str:
         return f"Channel({self.name!r}, {self.redacted_url!r})"
@@ -248,4 +278,3 @@ class Channel:
 
     def _reason(self, text: str) -> str:
         return _trim(redact_text(text, self._secrets))
-

@@ -40,7 +40,7 @@ from monitor.alerts import pacing
 from monitor.alerts.channels import SendResult
 from monitor.alerts.digest import DigestEntry, group_digest
 from monitor.alerts.lanes import Lane
-from monitor.alerts.render import AlertView, Message, Outlet, RuleMatch, render_digest
+from monitor.alerts.render import AlertView, Message, Outlet, RuleMatch, render_digest, render_surge
 from monitor.alerts.retry import give_up, retry_delay
 from monitor.assembly import ChannelSetup, Setup
 from monitor.health import Metrics
@@ -98,6 +98,9 @@ class Deliverer:
         self.rng = rng or random.Random()
         self.stopping = False  # set on shutdown: finish the send in flight, start no other
         self.owner = claim_owner()
+        # Whether this process releases digests now: one instance at a time does (Storage.holds_singletons),
+        # so that the held rows of a channel go out as one digest, not split between instances.
+        self.releases_digests: Callable[[], bool] = lambda: True
         self.channels: dict[str, ChannelSetup] = {}
         self.lanes: dict[str, Lane] = {}
         self.configure(setup)
@@ -207,7 +210,7 @@ class Deliverer:
                 return report
             report += await self._deliver(name, story, _alert)
         digest = [a for a in due if a.status == AlertStatus.HELD]
-        if digest and not self.stopping:
+        if digest and not self.stopping and self.releases_digests():
             report += await self._deliver(name, digest, _digest)
         return report
 
@@ -343,17 +346,30 @@ def _rules(alerts: Sequence[PendingAlert]) -> str:
 
 
 def _alert(channel: ChannelSetup, alerts: Sequence[PendingAlert]) -> Message:
-    """The pending rows of one story, as one alert naming every rule."""
+    """The pending rows of one story, as one alert naming every rule (a surge: its own message)."""
+    if alerts[0].kind == "surge":
+        return render_surge(alerts[0].payload or {}, channel.kind, channel.renderer.zone)
     return channel.renderer.render(_view(alerts), channel.kind)
 
 
 def _digest(channel: ChannelSetup, alerts: Sequence[PendingAlert]) -> Message:
     """The held rows of one channel, released together, as one digest message."""
     entries = [
-        (channel.name, DigestEntry(a.id, a.rule, a.title, a.link, a.feed, a.outlets, a.published_at)) for a in alerts
+        (channel.name, DigestEntry(a.id, a.rule, a.title, a.link, a.feed, a.outlet_links, a.published_at))
+        if a.kind != "surge"
+        else (channel.name, _surge_entry(a))
+        for a in alerts
     ]
     [digest] = group_digest(entries).values()
     return render_digest(digest, channel.kind, channel.renderer.zone)
+
+
+def _surge_entry(alert: PendingAlert) -> DigestEntry:
+    """A surge in a digest: its summary as the headline, linked to its top story."""
+    payload = alert.payload or {}
+    stories = payload.get("stories") or [{}]
+    title = f"{payload.get('title') or 'Surge'} — {payload.get('summary') or ''}"
+    return DigestEntry(alert.id, alert.rule, title, stories[0].get("link"), stories[0].get("feed") or alert.feed)
 
 
 def _view(alerts: Sequence[PendingAlert]) -> AlertView:

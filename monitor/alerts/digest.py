@@ -18,7 +18,7 @@ class DigestEntry:
     title: str
     link: str | None
     feed: str
-    outlets: tuple[str, ...] = ()
+    outlets: tuple[tuple[str, str | None], ...] = ()  # the other feeds that ran the story: (name, link)
     published_at: datetime | None = None
 
 

@@ -168,12 +168,14 @@ class Kind:
 # Declared as data so a new kind is a row and a template, not a branch.
 KINDS: Mapping[str, Kind] = {
     # Slack shows the title as the attachment's header, above the body: the headline alone (the
-    # rules are in the "Why" line). Elsewhere the title is a subject or a first line that mail
-    # filters and people scan by rule: the rules, then the headline (cut to fit, never the rules).
+    # rules are in the "Why" line). Elsewhere the title is a subject or a first line: the headline
+    # first, as people scan it, then the rules in brackets for mail filters (the headline is cut to
+    # fit, never the rules). The text body does not repeat the headline: apprise shows the title
+    # above it, or puts it first in the body where a channel has no titles.
     "slack": Kind("slack.md.j2", "markdown", "{title}"),
-    "markdown": Kind("markdown.md.j2", "markdown", "{rule}: {title}"),
-    "email": Kind("email.html.j2", "html", "{rule}: {title}"),
-    "text": Kind("text.txt.j2", "text", "{rule}: {title}"),
+    "markdown": Kind("markdown.md.j2", "markdown", "{title} [{rule}]"),
+    "email": Kind("email.html.j2", "html", "{title} [{rule}]"),
+    "text": Kind("text.txt.j2", "text", "{title} [{rule}]"),
 }
 
 # Which kind an apprise URL gets: by scheme, then by URL prefix (apprise also
@@ -327,11 +329,19 @@ class Renderer:
         return Message(title=_title(spec.title, view.title, view.rule_names), body=body, format=spec.format)
 
 
+TITLE_RULES_CHARS = 60
+
+
 def _title(pattern: str, title: str, rules: str) -> str:
-    """A message title from ``pattern``: the story's headline is cut, not what the pattern adds to it."""
-    rest = pattern.format(rule=one_line(rules), title="")
+    """A message title from ``pattern``: the story's headline is cut, not what the pattern adds to it.
+
+    The rules take at most :data:`TITLE_RULES_CHARS` (many rules on one story), so the headline
+    always keeps most of the room.
+    """
+    rules = headline(rules, TITLE_RULES_CHARS, TITLE_RULES_CHARS)
+    rest = pattern.format(rule=rules, title="")
     cut = headline(title, HEADLINE_CHARS - len(rest), HEADLINE_BYTES - len(rest.encode("utf-8")))
-    return headline(pattern.format(rule=one_line(rules), title=cut))
+    return headline(pattern.format(rule=rules, title=cut))
 
 
 def _shown(value: Any) -> Any:
@@ -452,7 +462,7 @@ def render_digest(digest: Digest, kind: str, zone: tzinfo = timezone.utc) -> Mes
                     "link": safe_link(entry.link),
                     "feed": entry.feed,
                     "published": format_published(entry.published_at, zone),
-                    "outlets": [outlet for outlet in entry.outlets if outlet != entry.feed],
+                    "also_on": [Outlet(name, safe_link(link)) for name, link in entry.outlets if name != entry.feed],
                 }
                 for entry in section.entries
             ],

@@ -69,12 +69,13 @@ def _load(config_dir: Path) -> Config:
         _problems(exc)
 
 
-def _setup(config_dir: Path) -> Setup:
-    """Load and assemble the config (rules compiled, channels built) or exit 1 with every problem."""
+def _setup(config_dir: Path, *, channels: bool = True) -> Setup:
+    """Load and assemble the config (rules compiled, channels built unless ``channels`` is False)
+    or exit 1 with every problem."""
     from monitor.assembly import load_setup
 
     try:
-        return load_setup(config_dir)
+        return load_setup(config_dir, channels=channels)
     except ConfigError as exc:
         _problems(exc)
 

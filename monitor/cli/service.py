@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from monitor.cli.common import _fail, _load, _setup, _storage, _when, config_option, logging_options, plural
+from monitor.cli.common import _fail, _load, _problems, _setup, _storage, _when, config_option, logging_options, plural
 from monitor.config import Config, no_rules_warning
 from monitor.logs import setup_logging
 from monitor.redact import redact_text
@@ -90,22 +90,35 @@ def poll(config_dir: Path, log_format: str, log_level: str, once: bool, feed_nam
     if not once and feed_name is None:
         raise click.UsageError("poll needs --once or --feed NAME (the long-running service is `news-monitor run`)")
     setup_logging(log_level.upper(), log_format)
-    setup = _setup(config_dir)
+    # The channels (apprise: a third of a second) are built while the feeds are fetched, and
+    # checked before anything is sent: a channel problem still stops the run, with its line.
+    setup = _setup(config_dir, channels=False)
     if feed_name is not None and _poll_by_daemon(setup.config, feed_name):
         return
 
     async def once_() -> tuple[list[Any], Any, list[Any], int]:
+        from dataclasses import replace
+
+        from monitor.assembly import build_channels
         from monitor.daemon import Monitor
-        from monitor.errors import NotFoundError
+        from monitor.errors import ConfigError, NotFoundError
         from monitor.store import AlertStatus, open_storage
 
+        channels = asyncio.get_running_loop().run_in_executor(None, build_channels, setup.config)
         monitor = Monitor(setup, open_storage(setup.config.settings.database))
         try:
             held_back = monitor.store.backfill_match_count()
             try:
-                reports, delivery = await monitor.poll_once(feed_name)
+                reports = await monitor.poll_now(feed_name)
             except NotFoundError as exc:
                 raise click.BadParameter(str(exc), param_hint="--feed") from None
+            finally:
+                try:
+                    built = await channels
+                except ConfigError as exc:
+                    _problems(exc)  # after the poll: what it stored stays, its alerts wait in the outbox
+            monitor.use_setup(replace(setup, channels=built))
+            delivery = await monitor.deliver_everything()
             waiting = [
                 *monitor.store.list_alerts(status=AlertStatus.PENDING, limit=10_000),
                 *monitor.store.list_alerts(status=AlertStatus.HELD, limit=10_000),

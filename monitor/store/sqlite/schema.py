@@ -15,15 +15,37 @@ holds the write lock, instead of waiting for the busy timeout.
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from monitor.errors import StorageError
+
+
+def _import_sqlite_utils() -> Any:
+    """sqlite-utils, imported without numpy.
+
+    sqlite-utils imports numpy whenever it can, only to map numpy scalars to column types; we
+    never store numpy values, and numpy costs a tenth of a second of every command's start-up
+    (``poll --once`` with nothing new needs no numpy at all). ``None`` in ``sys.modules`` makes
+    that import raise ImportError, which sqlite-utils expects; numpy imports normally afterwards.
+    """
+    if "numpy" in sys.modules:
+        import sqlite_utils
+
+        return sqlite_utils
+    sys.modules["numpy"] = None  # type: ignore[assignment]
+    try:
+        import sqlite_utils
+    finally:
+        del sys.modules["numpy"]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 APPLICATION_ID = 0x4E4D4F4E  # "NMON"
 BUSY_TIMEOUT_MS = 30_000
