@@ -62,7 +62,11 @@ _SUN_PATH_MAX = 107  # bytes of a socket path the kernel takes (sun_path, less t
 
 def socket_path(settings: MonitorSettings) -> Path:
     """Where the daemon of this database listens: ``control_socket``, else the database's name with ``.sock``."""
-    return settings.control_socket or settings.database.with_suffix(".sock")
+    if settings.control_socket is not None:
+        return settings.control_socket
+    if isinstance(settings.database, str):  # a PostgreSQL URL: no file to sit beside
+        return Path("var/news-monitor.sock")
+    return settings.database.with_suffix(".sock")
 
 
 @dataclass(frozen=True)

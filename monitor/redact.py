@@ -216,6 +216,27 @@ def redact_url(url: str) -> str:
     return _redact(url).url
 
 
+def redact_database_url(url: str) -> str:
+    """A database URL as it may be shown: its password and secret parameters hidden, the rest kept
+    (a host, user or database name is what a reader needs to tell databases apart).
+
+    >>> redact_database_url("postgresql://news:s3cr@t@db.example.org:5432/monitor?sslmode=require&password=x")
+    'postgresql://news:***@db.example.org:5432/monitor?sslmode=require&password=***'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    location, question, query = rest.partition("?")
+    userinfo, at, hostpart = location.rpartition("@")  # the last "@": a password may hold one unencoded
+    if at and ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":" + MASK
+    pairs = []
+    for pair in query.split("&") if query else []:
+        name, equals, value = pair.partition("=")
+        pairs.append(f"{name}={MASK}" if equals and value and is_secret_param(name) else pair)
+    return f"{scheme}://{userinfo}{at}{hostpart}{question}{'&'.join(pairs)}"
+
+
 def redact_channel_url(url: str) -> str:
     """A channel URL as it may be shown: only the scheme, host names, ports, user names,
     targets (``#channel``, ``@user``, e-mail addresses) and descriptive parameters are left.

@@ -1,7 +1,7 @@
 """The storage contract: what every implementation of monitor.store.Storage must do.
 
 Each test runs against every implementation in ``IMPLEMENTATIONS`` (SQLite on
-a file and in memory today); a new backend joins the list and must pass all
+a file and in memory, PostgreSQL on a real server); a new backend joins the list and must pass all
 of it unchanged. Only the Storage interface is used here, never SQL.
 """
 
@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from postgres import database_for
 
 from monitor.errors import ConflictError, NotFoundError, StorageError
 from monitor.items import FeedSpec, Item, Mention
@@ -25,6 +26,7 @@ from monitor.store import (
     AlertWrite,
     FeedOutcome,
     FeedWrite,
+    Instance,
     Intent,
     ItemWrite,
     MatchWrite,
@@ -33,27 +35,37 @@ from monitor.store import (
     StoryInfo,
     StoryJoin,
 )
+from monitor.store.postgres import PostgresStorage
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 IMPLEMENTATIONS: dict[str, Callable[[Path], Storage]] = {
     "sqlite-file": lambda tmp: SqliteStorage.open(tmp / "var" / "contract.db"),
     "sqlite-memory": lambda tmp: SqliteStorage.memory(),
+    # A database of its own per test on the session's PostgreSQL server (tests/postgres.py).
+    "postgresql": lambda tmp: PostgresStorage.open(database_for(tmp)),
 }
 # Implementations of which two objects opened alike use one database (two processes, say).
 SHARED: dict[str, Callable[[Path], Storage]] = {
     "sqlite-file": IMPLEMENTATIONS["sqlite-file"],
+    "postgresql": IMPLEMENTATIONS["postgresql"],
 }
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
 def store(request, tmp_path) -> Iterator[Storage]:
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres")  # the server lives for the session and is stopped at its end
     with IMPLEMENTATIONS[request.param](tmp_path) as storage:
-        storage.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml"), FeedSpec("bbc", "http://127.0.0.1/bbc.xml")], NOW)
+        storage.sync_feeds(
+            [FeedSpec("wire", "http://127.0.0.1/wire.xml"), FeedSpec("bbc", "http://127.0.0.1/bbc.xml")], NOW
+        )
         yield storage
 
 
-def item(guid: str, title: str = "Xi and Putin speak", text: str = "They spoke by phone.", link: str | None = "") -> Item:
+def item(
+    guid: str, title: str = "Xi and Putin speak", text: str = "They spoke by phone.", link: str | None = ""
+) -> Item:
     return Item(
         guid=guid,
         link=f"https://news.example/{guid}" if link == "" else link,
@@ -71,7 +83,9 @@ def poll(store: Storage, *writes: ItemWrite, at: datetime = NOW, feed: str = "wi
     """Write a poll of ``feed`` that brought ``writes``; the item ids."""
     fid = feed_id(store, feed)
     writes = tuple(ItemWrite(fid, **{k: v for k, v in w.__dict__.items() if k != "feed_id"}) for w in writes)
-    return store.write(Intent(at, writes, FeedWrite(fid, at, at + timedelta(minutes=10), "every 10m", '"v1"', None, "Wire")))
+    return store.write(
+        Intent(at, writes, FeedWrite(fid, at, at + timedelta(minutes=10), "every 10m", '"v1"', None, "Wire"))
+    )
 
 
 def new(guid: str, *, alerts: tuple[AlertWrite, ...] = (), story: StoryInfo | None = None, **kw) -> ItemWrite:
@@ -109,7 +123,9 @@ def test_cli_feeds_survive_config_syncs_and_conflicts_raise_typed_errors(store):
         store.remove_feed("extra")
     store.add_feed(FeedSpec("extra", "http://127.0.0.1/extra2.xml"), NOW)  # back, with its history
     assert store.feed("extra").url == "http://127.0.0.1/extra2.xml"
-    store.sync_feeds([FeedSpec("wire", "http://127.0.0.1/wire.xml"), FeedSpec("extra", "http://127.0.0.1/extra2.xml")], NOW)
+    store.sync_feeds(
+        [FeedSpec("wire", "http://127.0.0.1/wire.xml"), FeedSpec("extra", "http://127.0.0.1/extra2.xml")], NOW
+    )
     assert {feed.name: feed.source for feed in store.feeds()} == {"extra": "config", "wire": "config"}
 
 
@@ -132,10 +148,18 @@ def test_feeds_added_together_are_added_whole_or_not_at_all(store):
 
 def test_failure_and_not_modified_update_the_feed(store):
     fid = feed_id(store)
-    store.record_feed_outcome(FeedOutcome(fid, NOW, NOW + timedelta(minutes=4), "error backoff (1 in a row)", "HTTP 503"))
-    store.record_feed_outcome(FeedOutcome(fid, NOW, NOW + timedelta(minutes=8), "error backoff (2 in a row)", "HTTP 503"))
+    store.record_feed_outcome(
+        FeedOutcome(fid, NOW, NOW + timedelta(minutes=4), "error backoff (1 in a row)", "HTTP 503")
+    )
+    store.record_feed_outcome(
+        FeedOutcome(fid, NOW, NOW + timedelta(minutes=8), "error backoff (2 in a row)", "HTTP 503")
+    )
     [status] = [s for s in store.feed_status() if s.name == "wire"]
-    assert (status.error_count, status.last_error, status.next_poll_reason) == (2, "HTTP 503", "error backoff (2 in a row)")
+    assert (status.error_count, status.last_error, status.next_poll_reason) == (
+        2,
+        "HTTP 503",
+        "error backoff (2 in a row)",
+    )
     assert status.last_error_at == NOW and status.last_error_at.tzinfo is not None
     [history] = [h for h in store.feed_histories(NOW, timedelta(days=28)) if h.name == "wire"]
     assert history.failing_since == NOW and history.state == "ok"
@@ -165,10 +189,20 @@ def test_a_poll_writes_feed_items_entities_matches_and_alerts_together(store):
     hits = ({"term": "Putin", "field": "title", "start": 7, "end": 12, "matched": "Putin", "entity": None},)
     [item_id] = poll(
         store,
-        new("a", mentions=(mention,), matches=(MatchWrite("xi-putin", hits),), alerts=(send("xi-putin", "mail"), send("xi-putin", "slack"))),
+        new(
+            "a",
+            mentions=(mention,),
+            matches=(MatchWrite("xi-putin", hits),),
+            alerts=(send("xi-putin", "mail"), send("xi-putin", "slack")),
+        ),
     )
     [due_mail, due_slack] = sorted(store.due_alerts(NOW), key=lambda a: a.channel)
-    assert (due_mail.rule, due_mail.channel, due_mail.feed, due_mail.title) == ("xi-putin", "mail", "wire", "Xi and Putin speak")
+    assert (due_mail.rule, due_mail.channel, due_mail.feed, due_mail.title) == (
+        "xi-putin",
+        "mail",
+        "wire",
+        "Xi and Putin speak",
+    )
     assert due_slack.hits == hits and due_slack.status == AlertStatus.PENDING and due_slack.story_id == item_id
     stored = store.item(item_id)
     assert stored.mentions == (mention,) and stored.item.title == "Xi and Putin speak" and stored.story_id == item_id
@@ -206,7 +240,12 @@ def test_items_join_stored_stories_and_stories_of_the_same_batch(store):
     later = NOW + timedelta(minutes=5)
     ids = poll(
         store,
-        new("b", story=info, join=StoryJoin(story_id=root), alerts=(AlertWrite("r", "mail", AlertStatus.SUPPRESSED, "dup"),)),
+        new(
+            "b",
+            story=info,
+            join=StoryJoin(story_id=root),
+            alerts=(AlertWrite("r", "mail", AlertStatus.SUPPRESSED, "dup"),),
+        ),
         new("c", story=StoryInfo(None, b"\x01" * 8, ("mh00:ff",)), alerts=(send(),)),
         new("d", story=StoryInfo(None, b"\x01" * 8, ("mh00:ff",)), join=StoryJoin(batch_index=1)),
         at=later,
@@ -248,14 +287,24 @@ def test_a_snapshot_gives_the_newest_candidates_per_key_within_the_window(store)
     assert {c.seen_at for c in found} == {NOW + timedelta(minutes=m) for m in range(5, 25)}
     assert all(c.fingerprint == b"fp" and c.link_key == "news.example/boilerplate" for c in found)
     assert "mh00:none" not in snapshot.candidates
-    window = store.snapshot(feed_id=None, item_keys=(), story_keys=[key], since=NOW + timedelta(minutes=22), pairs=(), now=NOW)
+    window = store.snapshot(
+        feed_id=None, item_keys=(), story_keys=[key], since=NOW + timedelta(minutes=22), pairs=(), now=NOW
+    )
     assert len(window.candidates[key]) == 3
 
 
 def test_a_snapshot_holds_the_pacing_history_and_what_known_items_alerted(store):
     [a] = poll(store, new("a", alerts=(send("r", "mail"),)), at=NOW - timedelta(minutes=90))
-    [b] = poll(store, new("b", alerts=(send("r", "mail"), AlertWrite("r", "slack", AlertStatus.HELD, "digest", NOW))), at=NOW - timedelta(minutes=30))
-    [c] = poll(store, new("c", alerts=(AlertWrite("r", "mail", AlertStatus.SUPPRESSED, "dup"),)), at=NOW - timedelta(minutes=10))
+    [b] = poll(
+        store,
+        new("b", alerts=(send("r", "mail"), AlertWrite("r", "slack", AlertStatus.HELD, "digest", NOW))),
+        at=NOW - timedelta(minutes=30),
+    )
+    [c] = poll(
+        store,
+        new("c", alerts=(AlertWrite("r", "mail", AlertStatus.SUPPRESSED, "dup"),)),
+        at=NOW - timedelta(minutes=10),
+    )
     [sent] = [alert for alert in store.due_alerts(NOW) if alert.story_id == b and alert.channel == "mail"]
     store.mark_sent(sent.id, NOW - timedelta(minutes=20))
     snapshot = store.snapshot(
@@ -264,7 +313,11 @@ def test_a_snapshot_holds_the_pacing_history_and_what_known_items_alerted(store)
     )  # fmt: skip
     assert set(snapshot.known) == {"a", "b"}
     # Only instant alerts (pending, sent, dead) of the last hour count.
-    assert snapshot.history.instant == {("r", "mail"): (NOW - timedelta(minutes=30),), ("r", "slack"): (), ("other", "mail"): ()}
+    assert snapshot.history.instant == {
+        ("r", "mail"): (NOW - timedelta(minutes=30),),
+        ("r", "slack"): (),
+        ("other", "mail"): (),
+    }
     assert snapshot.history.last_for_story[("r", "mail", a)] == NOW - timedelta(minutes=90)
     assert snapshot.history.last_for_story[("r", "mail", b)] == NOW - timedelta(minutes=20)  # the sent time
     assert snapshot.history.last_for_story[("r", "slack", b)] == NOW - timedelta(minutes=30)  # held counts
@@ -290,7 +343,19 @@ def test_items_stored_unenriched_get_their_entities_matches_and_story_later(stor
     info = StoryInfo(None, b"fp", ("mh00:aa",))
     later = NOW + timedelta(seconds=30)
     store.write(
-        Intent(later, (ItemWrite(stored_feed(store, stored.feed), stored.item, item_id=a, story=info, mentions=(mention,), matches=(MatchWrite("r", ()),)),))
+        Intent(
+            later,
+            (
+                ItemWrite(
+                    stored_feed(store, stored.feed),
+                    stored.item,
+                    item_id=a,
+                    story=info,
+                    mentions=(mention,),
+                    matches=(MatchWrite("r", ()),),
+                ),
+            ),
+        )
     )
     assert [s.id for s in store.unenriched_items()] == [b]
     enriched = store.item(a)
@@ -381,7 +446,10 @@ def test_only_due_alerts_can_be_claimed_and_due_alerts_are_found_per_channel(sto
     poll(
         store,
         new("a", alerts=(send("r", "mail"),)),
-        new("b", alerts=(send("r", "slack"), AlertWrite("r", "mail", AlertStatus.HELD, "digest", NOW + timedelta(hours=1)))),
+        new(
+            "b",
+            alerts=(send("r", "slack"), AlertWrite("r", "mail", AlertStatus.HELD, "digest", NOW + timedelta(hours=1))),
+        ),
     )
     [mail] = store.due_alerts(NOW, channel="mail")
     [slack] = store.due_alerts(NOW, channel="slack")
@@ -392,7 +460,9 @@ def test_only_due_alerts_can_be_claimed_and_due_alerts_are_found_per_channel(sto
     store.mark_sent(slack.id, NOW)
     assert store.claim_alerts([slack.id, 9999], "one", NOW, NOW + timedelta(minutes=1)) == []  # sent; unknown
     release = NOW + timedelta(hours=1)
-    assert store.claim_alerts([held, mail.id], "one", release, release + timedelta(minutes=1)) == sorted([held, mail.id])
+    assert store.claim_alerts([held, mail.id], "one", release, release + timedelta(minutes=1)) == sorted(
+        [held, mail.id]
+    )
 
 
 def test_marking_an_alert_ends_its_claim(store):
@@ -477,7 +547,10 @@ def test_search_ranks_title_hits_first_and_marks_the_words(store):
     assert f"{HIGHLIGHT_START}ceasefire{HIGHLIGHT_END}" in hits[1].snippet
     assert hits[0].title_marked.startswith(f"{HIGHLIGHT_START}Ceasefire{HIGHLIGHT_END}")
     # Text that is not valid search syntax is searched as plain words.
-    assert [hit.title for hit in store.search('ceasefire "talks')] == ["Ceasefire talks resume in Doha", "Markets steady"]
+    assert [hit.title for hit in store.search('ceasefire "talks')] == [
+        "Ceasefire talks resume in Doha",
+        "Markets steady",
+    ]
     assert store.search("negotiations") == []
 
 
@@ -503,18 +576,64 @@ def test_history_in_order_with_find_and_first_seen(store):
     assert store.find_items(str(by_guid.id))[0].item.guid == "old"
 
 
+def test_word_candidates_come_from_the_full_text_index_and_items_by_ids_reads_them(store):
+    poll(store, new("old", item=item("old", "Kremlin trade talks", "Old news.")), at=NOW - timedelta(days=2))
+    ids = poll(
+        store,
+        new("both", item=item("both", "Kremlin says", "Trade talks go on.")),
+        new("one", item=item("one", "Kremlin’s “offer”", "No deal — yet.")),
+        new("accents", item=item("accents", "Łukaszenko meets the Kremlin", "Trade in gas.")),
+        new("none", item=item("none", "Sport results", "Tennis.")),
+    )
+    found = store.word_candidates([["kremlin", "trade"], ["tennis"]], NOW - timedelta(hours=1))
+    assert [(one.id, one.indexed) for one in found] == list(zip(ids, [True, False, True, True], strict=True))
+    assert all(one.first_seen_at == NOW for one in found)
+    # Not found, and beyond ASCII: title and text come along (the index may word them otherwise).
+    by_id = {one.id: one for one in found}
+    assert (by_id[ids[1]].title, by_id[ids[1]].text) == ("Kremlin’s “offer”", "No deal — yet.")
+    assert by_id[ids[0]].title is None and by_id[ids[3]].title is None
+    assert [one.item.guid for one in store.items_by_ids([ids[3], ids[0], 999_999])] == ["both", "none"]
+    assert store.items_by_ids([]) == []
+
+
+def test_dashboard_counts_place_items_when_they_happened_if_their_published_time_is_plausible(store):
+    def dated(guid: str, published: datetime | None) -> ItemWrite:
+        one = Item(guid=guid, link=f"https://news.example/{guid}", title="Kyiv talks", text="", published_at=published)
+        return new(guid, item=one, mentions=(Mention("Kyiv", "Kyiv", "GPE", "title", 0, 4),))
+
+    poll(
+        store,
+        dated("week-old", NOW - timedelta(days=3)),  # counted three days back
+        dated("future", NOW + timedelta(days=1)),  # after it was first seen: counted at first sight
+        dated("ancient", NOW - timedelta(days=40)),  # before the window: counted at first sight
+        dated("undated", None),
+    )
+    week, today, back = timedelta(days=7), NOW.date(), (NOW - timedelta(days=3)).date()
+    assert store.feed_items_per_day(NOW - week, window=week) == {"wire": {back: 1, today: 3}}
+    assert store.feed_items_per_day(NOW - week) == {"wire": {today: 4}}  # by first sight
+    days = store.entity_mentions([("Kyiv", "GPE")], NOW - week, bucket="day", window=week)
+    midnight = datetime.combine(today, datetime.min.time(), UTC)
+    assert days == {("Kyiv", "GPE"): {midnight - timedelta(days=3): 1, midnight: 3}}
+
+
 def test_retention_keeps_pending_and_held_alerts_and_what_they_refer_to(store):
     old = NOW - timedelta(days=200)
     poll(store, new("plain-old"), at=old)
     poll(store, new("matched-old", matches=(MatchWrite("r", ()),)), at=old)
     poll(store, new("alerted-old", matches=(MatchWrite("r", ()),), alerts=(send(),)), at=old)
     poll(store, new("sent-old", matches=(MatchWrite("r", ()),), alerts=(send(),)), at=old)
-    poll(store, new("held-old", alerts=(AlertWrite("r", "mail", AlertStatus.HELD, "digest", NOW + timedelta(hours=1)),)), at=old)
+    poll(
+        store,
+        new("held-old", alerts=(AlertWrite("r", "mail", AlertStatus.HELD, "digest", NOW + timedelta(hours=1)),)),
+        at=old,
+    )
     poll(store, new("new"))
     [sent] = [a for a in store.list_alerts() if store.item(a.item_id).item.guid == "sent-old"]
     store.mark_sent(sent.id, old)
 
-    deleted = store.apply_retention(NOW, items=timedelta(days=90), matches=timedelta(days=365), alerts=timedelta(days=100))
+    deleted = store.apply_retention(
+        NOW, items=timedelta(days=90), matches=timedelta(days=365), alerts=timedelta(days=100)
+    )
     assert deleted == {"alerts": 1, "matches": 0, "items": 1}
     assert {s.item.guid for s in store.iter_items()} == {"matched-old", "alerted-old", "sent-old", "held-old", "new"}
     assert store.alert_counts() == {AlertStatus.PENDING: 1, AlertStatus.HELD: 1}
@@ -537,7 +656,9 @@ def test_records_carry_aware_datetimes(store):
 
 def test_every_implementation_has_the_whole_interface(store):
     wanted = {name for name in dir(Storage) if not name.startswith("_")} | {"__enter__", "__exit__"}
-    assert sorted(name for name in wanted if not callable(getattr(store, name, None)) and name != "schema_version") == []
+    assert (
+        sorted(name for name in wanted if not callable(getattr(store, name, None)) and name != "schema_version") == []
+    )
     assert isinstance(store.schema_version, int)
 
 
@@ -607,3 +728,110 @@ def test_a_subscription_knows_its_feed_was_removed(store):
     store.remove_feed("desk")
     [sub] = [s for s in store.subscriptions() if s.token == "d"]
     assert sub.feed == "desk" and not sub.feed_active
+
+
+# --- surges ------------------------------------------------------------------------------------
+
+
+def test_a_surge_state_and_its_alert_are_written_and_read_back(store):
+    from monitor.store import MatchWrite, SurgeAlertWrite, SurgeRecord, SurgeWrite
+
+    first, second, first_fetch = poll(
+        store,
+        new("s1", matches=(MatchWrite("spike", ()),)),
+        new("s2", item=item("s2", "Putin again"), matches=(MatchWrite("spike", ()), MatchWrite("other", ()))),
+        new("s3", item=item("s3", "Putin, old news"), backfill=True, matches=(MatchWrite("spike", ()),)),
+    )
+    assert [m.item_id for m in store.rule_matches("spike", NOW - timedelta(hours=1))] == [first, second]
+    assert store.rule_matches("spike", NOW) == []  # first seen strictly after
+    assert [s.id for s in store.iter_items(after_id=first)] == [second, first_fetch]
+    state = SurgeRecord("spike", "Putin", True, NOW, NOW, 5, 0.25, NOW - timedelta(days=1))
+    payload = {"title": "Surge: Putin", "summary": "5 stories", "stories": [{"title": "Putin again"}]}
+    alert = SurgeAlertWrite("mail", AlertStatus.PENDING, second, payload)
+    store.write(Intent(NOW, surges=(SurgeWrite(state, (alert,)),)))
+    assert store.surge_states() == {"spike": state}
+    [due] = store.due_alerts(NOW)
+    assert (due.rule, due.kind, due.payload, due.story_id, due.item_id) == ("spike", "surge", payload, 0, second)
+    calmer = SurgeRecord("spike", "Putin", False, NOW + timedelta(hours=2), NOW, 5, 0.25, NOW - timedelta(days=1))
+    store.write(Intent(NOW + timedelta(hours=2), surges=(SurgeWrite(calmer),)))
+    assert store.surge_states()["spike"] == calmer
+    assert len(store.due_alerts(NOW + timedelta(hours=2))) == 1
+
+
+# --- instances and feed leases (several instances on one database) ------------------------------
+
+LEASE = timedelta(seconds=80)
+
+
+def test_a_due_feed_is_leased_to_one_owner_until_its_outcome_is_written(store):
+    wire, bbc = feed_id(store, "wire"), feed_id(store, "bbc")
+    store.reschedule_feed(bbc, NOW - timedelta(minutes=1), "overdue")
+    assert [f.name for f in store.claim_due_feeds("one", NOW, LEASE, limit=1)] == ["bbc"]  # most overdue, within limit
+    assert [f.name for f in store.claim_due_feeds("two", NOW, LEASE, limit=10)] == ["wire"]
+    assert store.claim_due_feeds("one", NOW, LEASE, limit=10) == []  # its own lease too: not claimed again
+    assert store.claim_due_feeds("three", NOW + LEASE - timedelta(seconds=1), LEASE, limit=10) == []
+    assert store.claim_due_feeds("three", NOW, LEASE, limit=0) == []
+
+    # A failed poll's outcome ends the lease, as an unchanged feed's does; a stored poll's (FeedWrite) too.
+    store.record_feed_outcome(FeedOutcome(bbc, NOW, NOW, "error backoff (1 in a row)", "HTTP 503"))
+    assert [f.name for f in store.claim_due_feeds("three", NOW, LEASE, limit=10)] == ["bbc"]
+    store.record_feed_outcome(FeedOutcome(bbc, NOW, NOW, "every 10m"))
+    assert [f.name for f in store.claim_due_feeds("one", NOW, LEASE, limit=10)] == ["bbc"]
+    store.record_feed_outcome(FeedOutcome(bbc, NOW, NOW + timedelta(hours=1), "every 1h"))
+    poll(store, new("a"), feed="wire")  # wire's poll by "two", due again in 10 minutes
+    assert store.claim_due_feeds("one", NOW + timedelta(minutes=9), LEASE, limit=10) == []
+    assert [f.id for f in store.claim_due_feeds("one", NOW + timedelta(minutes=10), LEASE, limit=10)] == [wire]
+
+    # An owner that died: its lease runs out and the feed goes to another; a clean stop ends it at once.
+    later = NOW + timedelta(hours=1) + LEASE
+    assert {f.name for f in store.claim_due_feeds("two", later, LEASE, limit=10)} == {"wire", "bbc"}
+    assert store.release_feeds("two") == 2
+    assert store.release_feeds("two") == 0
+    assert {f.name for f in store.claim_due_feeds("one", later, LEASE, limit=10)} == {"wire", "bbc"}
+
+
+def test_instances_register_beat_and_go_and_dead_ones_are_not_listed(store):
+    one = Instance("host-a:10:aa", "host-a", 10, NOW, "0.1.0")
+    two = Instance("host-b:20:bb", "host-b", 20, NOW + timedelta(seconds=1), "0.1.0")
+    store.heartbeat(one, NOW)
+    store.heartbeat(two, NOW + timedelta(seconds=1))
+    store.claim_due_feeds(two.id, NOW + timedelta(seconds=1), LEASE, limit=1)
+    listed = store.instances(NOW + timedelta(seconds=2), timedelta(seconds=20))
+    assert [(i.id, i.host, i.pid, i.feeds_leased) for i in listed] == [(one.id, "host-a", 10, 0), (two.id, "host-b", 20, 1)]
+    assert listed[0].started_at == NOW and listed[0].heartbeat_at == NOW and listed[0].version == "0.1.0"
+
+    store.heartbeat(two, NOW + timedelta(seconds=30))  # one stopped beating: dead after 20 s
+    [alive] = store.instances(NOW + timedelta(seconds=30), timedelta(seconds=20))
+    assert alive.id == two.id and alive.heartbeat_at == NOW + timedelta(seconds=30) and alive.started_at == two.started_at
+    assert alive.feeds_leased == 1
+
+    store.remove_instance(two.id)  # a clean stop: gone, and its feed free at once
+    assert store.instances(NOW + timedelta(seconds=30), timedelta(seconds=20)) == []
+    assert len(store.claim_due_feeds("three", NOW + timedelta(seconds=30), LEASE, limit=10)) == 2
+
+
+@pytest.mark.parametrize("implementation", sorted(SHARED))
+def test_two_stores_claiming_feeds_at_once_never_get_the_same_feed(implementation, tmp_path):
+    with SHARED[implementation](tmp_path) as setup:
+        setup.sync_feeds([FeedSpec(f"f{n}", f"http://127.0.0.1/f{n}.xml") for n in range(150)], NOW)
+    got: dict[str, list[int]] = {}
+    start = threading.Barrier(2)
+
+    def claim(owner: str) -> None:
+        mine: list[int] = []
+        with SHARED[implementation](tmp_path) as store:
+            start.wait()
+            while batch := store.claim_due_feeds(owner, NOW, LEASE, limit=4):
+                mine += [feed.id for feed in batch]
+                time.sleep(0.001)
+            got[owner] = mine
+
+    threads = [threading.Thread(target=claim, args=(owner,)) for owner in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert set(got) == {"one", "two"}
+    assert not set(got["one"]) & set(got["two"])
+    assert len(got["one"]) + len(got["two"]) == 150
+    assert got["one"] and got["two"]  # both took part

@@ -18,24 +18,34 @@ from monitor.store.records import (
     AlertStatus,
     AlertWrite,
     BackfillMatch,
+    EntityCount,
     FeedHistory,
     FeedOutcome,
     FeedState,
     FeedStatus,
     FeedWrite,
+    Instance,
+    InstanceStatus,
     Intent,
+    ItemSummary,
     ItemWrite,
     KnownItem,
+    MatchedItem,
     MatchWrite,
     PendingAlert,
     SearchHit,
     Snapshot,
     StoredItem,
+    StoryAlerts,
     StoryCandidate,
     StoryInfo,
     StoryJoin,
     Subscription,
     SubscriptionState,
+    SurgeAlertWrite,
+    SurgeRecord,
+    SurgeWrite,
+    WordCandidate,
 )
 from monitor.store.sqlite import SqliteStorage
 
@@ -47,14 +57,19 @@ __all__ = [
     "AlertStatus",
     "AlertWrite",
     "BackfillMatch",
+    "EntityCount",
     "FeedHistory",
     "FeedOutcome",
     "FeedState",
     "FeedStatus",
     "FeedWrite",
+    "Instance",
+    "InstanceStatus",
     "Intent",
+    "ItemSummary",
     "ItemWrite",
     "KnownItem",
+    "MatchedItem",
     "MatchWrite",
     "PendingAlert",
     "SearchHit",
@@ -62,9 +77,14 @@ __all__ = [
     "SqliteStorage",
     "Storage",
     "StoredItem",
+    "StoryAlerts",
     "StoryCandidate",
     "StoryInfo",
     "StoryJoin",
+    "SurgeAlertWrite",
+    "SurgeRecord",
+    "SurgeWrite",
+    "WordCandidate",
     "Subscription",
     "SubscriptionState",
     "open_storage",
@@ -72,5 +92,13 @@ __all__ = [
 
 
 def open_storage(database: Path | str) -> Storage:
-    """Open (creating and migrating when needed) the database named in the config."""
-    return SqliteStorage.open(database)
+    """Open (creating and migrating when needed) the database named in the config: a SQLite file, or a
+    PostgreSQL server for a ``postgresql://`` URL (psycopg is imported only then)."""
+    from monitor.database_url import is_postgres, parse_database
+
+    chosen = parse_database(database)
+    if is_postgres(chosen):
+        from monitor.store.postgres import PostgresStorage
+
+        return PostgresStorage.open(str(chosen))
+    return SqliteStorage.open(chosen)
