@@ -20,13 +20,14 @@ from monitor.alerts.channels import Channel, ChannelURLError
 from monitor.alerts.pacing import RulePolicy
 from monitor.alerts.render import Renderer, check_template, kind_for_url
 from monitor.alerts.wallclock import QuietHours
-from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config, RuleConfig, load_config
+from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, SURGE_KEYS, Config, RuleConfig, load_config
 from monitor.decide import RulePlan
 from monitor.errors import ConfigError, PolicyError, RuleSyntaxError
 from monitor.items import ENTITY_LABELS
 from monitor.rules.document import Document, Hit, Lexicon
 from monitor.rules.evaluate import CompiledRule, compile_rule
 from monitor.rules.index import RuleIndex
+from monitor.rules.surge import SurgeSpec
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,22 @@ class Rulebook:
     plans: dict[str, RulePlan]
     lexicon: Lexicon
     index: RuleIndex
+    surges: dict[str, SurgePlan] = field(default_factory=dict)  # the spike: rules
 
     def match(self, document: Document) -> list[tuple[CompiledRule, list[Hit]]]:
         return self.index.match(document)
+
+
+@dataclass(frozen=True)
+class SurgePlan:
+    """A spike: rule: what makes a surge, and the channels its surge alerts go to.
+
+    Its matches are stored like any rule's, but alert nobody one by one: its
+    RulePlan has no channels, and only a surge (:mod:`monitor.surges`) notifies.
+    """
+
+    spec: SurgeSpec
+    channels: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -125,14 +139,19 @@ def _rulebook(config: Config, problems: list[str]) -> Rulebook:
     lexicon = Lexicon.from_entities(config.entities)
     compiled: dict[str, CompiledRule] = {}
     plans: dict[str, RulePlan] = {}
+    surges: dict[str, SurgePlan] = {}
     for index, rule in enumerate(config.rules):
         try:
-            compiled[rule.name] = compile_rule(rule.name, rule.query, lexicon)
+            compiled[rule.name] = compile_rule(rule.name, rule.text, lexicon)
         except RuleSyntaxError as exc:
-            where = config.where(RULES_FILE, ("rules", index, "query"), column=exc.column)
+            where = config.where(RULES_FILE, ("rules", index, rule.text_key), column=exc.column)
             problems.append(f"{where}: rule {rule.name!r}: {exc.message}")
+        if rule.spike is not None:
+            spec = SurgeSpec(*(rule.surge_setting(key) for key in SURGE_KEYS), cooldown=rule.cooldown)
+            surges[rule.name] = SurgePlan(spec, tuple(rule.notify))
         try:
-            plans[rule.name] = RulePlan(tuple(rule.notify), rule_policy(rule))
+            channels = () if rule.spike is not None else tuple(rule.notify)
+            plans[rule.name] = RulePlan(channels, rule_policy(rule))
         except PolicyError as exc:
             problems.append(f"{config.where(RULES_FILE, ('rules', index))}: rule {rule.name!r}: {exc}")
     return Rulebook(
@@ -141,6 +160,7 @@ def _rulebook(config: Config, problems: list[str]) -> Rulebook:
         plans,
         lexicon,
         RuleIndex(list(compiled.values()), lexicon),
+        surges,
     )
 
 

@@ -47,6 +47,7 @@ from monitor.nlp import Extractor, ModelError
 from monitor.parser_pool import ParserPool
 from monitor.rules.document import Document
 from monitor.store import FeedOutcome, FeedState, FeedWrite, Intent, Snapshot, Storage
+from monitor.surges import HistoryJob, HistoryLane, HistoryStopped, SurgeWatch
 
 log = logging.getLogger("monitor.pipeline")
 T = TypeVar("T")
@@ -95,6 +96,10 @@ class Runtime:
     pushed: Callable[[int, datetime], bool] = field(default=lambda feed_id, now: False)
     _slots: asyncio.Semaphore | None = None
     _push_order: dict[int, asyncio.Lock] = field(default_factory=dict)
+    surges: SurgeWatch = field(default_factory=SurgeWatch)  # the spike rules' matching items, between checks
+    # Where the history of a spike rule just added is evaluated, off the loop (None: in the check, for tools).
+    surge_history: HistoryLane | None = None
+    surge_jobs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     async def push(self, feed: FeedState, content: bytes, content_type: str | None, url: str) -> PollReport:
         """Take what a WebSub hub pushed for a feed: parsed, analysed and recorded as a poll's would be, unfetched.
@@ -120,14 +125,23 @@ class Runtime:
                 self._slots = asyncio.Semaphore(self.setup.config.settings.poll.concurrency)
             async with self._slots:
                 if self.stopping:
-                    return PollReport(feed.name, ok=False, error="not started: the daemon is stopping", stage="internal")
+                    return PollReport(
+                        feed.name, ok=False, error="not started: the daemon is stopping", stage="internal"
+                    )
                 return await _guarded_poll(self, feed)
         finally:
             self.inflight.discard(feed.id)
 
     def close(self) -> None:
+        if self.surge_history is not None:
+            self.surge_history.close()
         self.cpu.shutdown(wait=True)
         self.parser.close()
+
+    async def settle_surges(self) -> None:
+        """Wait for the surge checks waiting on a history evaluation (``poll --once`` ends only after them)."""
+        while self.surge_jobs:
+            await asyncio.gather(*self.surge_jobs.values(), return_exceptions=True)
 
     async def parse(self, content: bytes, url: str, content_type: str | None) -> ParsedFeed:
         """A feed document parsed in a parser process, within ``poll.parse_timeout``, texts cut to ``poll.max_text_chars``."""
@@ -233,6 +247,7 @@ async def _poll(runtime: Runtime, setup: Setup, feed: FeedState, now: datetime, 
         feed.id, now, next_poll.at, next_poll.reason, fetched.etag, fetched.last_modified, parsed.title, body_hash
     )
     intent = record_poll(store, setup, feed.id, analysed, now=now, feed=feed_write, backfill=backfill)
+    check_surges(runtime, setup, analysed, now)
     counts = summarise(intent)
     _log_done("poll.done", feed, parsed, fresh, counts, started, backfill=backfill)
     return _done(feed, fresh, analysed, counts, started, advert=_advert(fetched, parsed))
@@ -295,6 +310,7 @@ async def _push(
     analysed = await runtime.in_cpu_thread(analyse, setup, fresh, runtime.extractor, feed.name, feed.tags)
     # The feed's validators and next poll stay as the last poll left them: a push is not a retrieval.
     intent = record_poll(runtime.store, setup, feed.id, analysed, now=now, feed=None)
+    check_surges(runtime, setup, analysed, now)
     counts = summarise(intent)
     _log_done("push.done", feed, parsed, fresh, counts, started)
     return _done(feed, fresh, analysed, counts, started)
@@ -364,13 +380,19 @@ def record_poll(
     stories = setup.config.settings.stories
     with store.transaction():
         # A first fetch is stored as it is and decided later (enrich_backlog): nothing to read for it.
-        snapshot = Snapshot() if backfill else store.snapshot(
-            feed_id=feed_id,
-            item_keys=[one.item.key for one in analysed],
-            story_keys={key for one in analysed if one.story for key in one.story.keys},
-            since=now - stories.window,
-            pairs={(rule, channel) for one in analysed for rule, _ in one.matches for channel in _notify(setup, rule)},
-            now=now,
+        snapshot = (
+            Snapshot()
+            if backfill
+            else store.snapshot(
+                feed_id=feed_id,
+                item_keys=[one.item.key for one in analysed],
+                story_keys={key for one in analysed if one.story for key in one.story.keys},
+                since=now - stories.window,
+                pairs={
+                    (rule, channel) for one in analysed for rule, _ in one.matches for channel in _notify(setup, rule)
+                },
+                now=now,
+            )
         )
         intent = decide_poll(
             feed_id,
@@ -385,6 +407,57 @@ def record_poll(
         )
         store.write(intent)
     return intent
+
+
+def check_surges(runtime: Runtime, setup: Setup, analysed: Sequence[Analysed], now: datetime) -> None:
+    """After new items a spike rule matched were stored: check those rules for a surge.
+
+    A surge needs new matching items (a count only grows when one arrives), so
+    this is the only time one can fire. A failure is logged; the poll stands.
+    """
+    spiked = {rule for one in analysed for rule, _ in one.matches if rule in setup.rulebook.surges}
+    if spiked:
+        _check_surges(runtime, setup, spiked, now)
+
+
+def _check_surges(runtime: Runtime, setup: Setup, rules: set[str], now: datetime) -> None:
+    """Check ``rules`` now; a rule whose history must first be evaluated is checked when that is done, off the loop."""
+    waiting: list[HistoryJob] = []
+    lane = runtime.surge_history
+    try:
+        runtime.surges.check(runtime.store, setup, now, rules, history=None if lane is None else waiting.append)
+    except Exception:
+        log.exception("surge.check_failed", extra={"rules": sorted(rules)})
+    for job in waiting:
+        if lane is not None and job.name not in runtime.surge_jobs and not runtime.stopping:
+            runtime.surge_jobs[job.name] = asyncio.create_task(
+                _surge_history(runtime, lane, job), name=f"surge-history:{job.name}"
+            )
+
+
+async def _surge_history(runtime: Runtime, lane: HistoryLane, job: HistoryJob) -> None:
+    """Evaluate a spike rule's stored history in the HistoryLane, then check the rule (on the loop: milliseconds).
+
+    Polls, pushes, alerts and the other rules' surge checks go on meanwhile; new
+    matches of this rule are stored on arrival and counted at that check.
+    """
+    started = time.monotonic()
+    log.info("surge.history_started", extra={"rule": job.name, "since": job.horizon.isoformat(timespec="seconds")})
+    try:
+        memory = await lane.evaluate(job)
+    except HistoryStopped:
+        return
+    except Exception:
+        log.exception("surge.history_failed", extra={"rule": job.name})
+        return
+    finally:
+        runtime.surge_jobs.pop(job.name, None)
+    runtime.surges.remember(job.name, memory)
+    extra = {"rule": job.name, "items": memory.read, "matching": len(memory.points)}
+    log.info("surge.history_done", extra={**extra, "seconds": round(time.monotonic() - started, 3)})
+    setup = runtime.setup  # a reload since: the rule checked as it is now (a changed query is evaluated anew)
+    if not runtime.stopping and job.name in setup.rulebook.surges:
+        _check_surges(runtime, setup, {job.name}, runtime.clock())
 
 
 def _notify(setup: Setup, rule: str) -> tuple[str, ...]:
@@ -485,4 +558,3 @@ def _record_failure(runtime: Runtime, feed: FeedState, now: datetime, exc: Excep
         },
     )
     return PollReport(feed.name, ok=False, error=reason, stage=stage, seconds=time.monotonic() - started)
-

@@ -60,8 +60,8 @@ def test_an_unknown_key_with_nothing_near_lists_the_keys(tmp_path):
     assert check(config) == (
         1,
         [
-            "config/rules.yaml:5:5: rule 'r': unknown key 'zzz'; the keys here are name, query, notify, mode, "
-            "schedule, timezone, cooldown, max_per_hour, quiet_hours"
+            "config/rules.yaml:5:5: rule 'r': unknown key 'zzz'; the keys here are name, query, spike, window, "
+            "baseline, factor, min_count, notify, mode, schedule, timezone, cooldown, max_per_hour, quiet_hours"
         ],
     )
 
@@ -87,8 +87,8 @@ def test_rules_without_a_name_are_numbered_from_one(tmp_path):
     code, lines = check(config_with(tmp_path, rules=rules))
     assert code == 1
     assert lines == [
-        "config/rules.yaml:2:5: rule 1: expected a mapping with the keys name, query, notify, mode, schedule, "
-        "timezone, cooldown, max_per_hour, quiet_hours, got 'just a string'",
+        "config/rules.yaml:2:5: rule 1: expected a mapping with the keys name, query, spike, window, baseline, "
+        "factor, min_count, notify, mode, schedule, timezone, cooldown, max_per_hour, quiet_hours, got 'just a string'",
         "config/rules.yaml:4:12: rule 'b': query: expected text, got 3 (put it in quotes)",
         "config/rules.yaml:5:13: rule 'b': notify: expected a list of channels like [console], got 'console'",
     ]

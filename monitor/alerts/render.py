@@ -475,3 +475,41 @@ def render_digest(digest: Digest, kind: str, zone: tzinfo = timezone.utc) -> Mes
         f"news-monitor digest: {digest.story_count} {'story' if digest.story_count == 1 else 'stories'} ({rules})"
     )
     return Message(title=title, body=body, format=spec.format)
+
+
+# The surge template of each message kind (a spike rule's alert); a channel's own template is for matches only.
+SURGE_TEMPLATES: Mapping[str, str] = {
+    "slack": "surge.slack.md.j2",
+    "markdown": "surge.md.j2",
+    "email": "surge.html.j2",
+    "text": "surge.txt.j2",
+}
+
+
+def render_surge(payload: Mapping[str, Any], kind: str, zone: tzinfo = timezone.utc) -> Message:
+    """A surge alert: what surged, the count against the usual rate, the top stories behind it.
+
+    ``payload`` is what the surge check stored with the outbox row (see
+    ``monitor.surges.surge_payload``); every value is shown as feed text is.
+    """
+    spec = _kind(kind)
+    stories = []
+    for story in payload.get("stories") or ():
+        seen = story.get("seen_at")
+        stories.append(
+            {
+                "title": one_line(str(story.get("title") or "(no title)")),
+                "link": safe_link(story.get("link")),
+                "feed": str(story.get("feed") or ""),
+                "seen": format_published(datetime.fromisoformat(seen), zone) if seen else None,
+                "also_on": [Outlet(str(name), safe_link(link)) for name, link in story.get("outlets") or ()],
+            }
+        )
+    title = one_line(str(payload.get("title") or "Surge"))
+    summary = one_line(str(payload.get("summary") or ""))
+    rule = one_line(str(payload.get("rule") or ""))
+    body = _default_renderer().render_template(
+        SURGE_TEMPLATES[kind], title=title, summary=summary, rule=rule, query=one_line(str(payload.get("query") or "")),
+        stories=stories,
+    )  # fmt: skip
+    return Message(title=_title(spec.title, f"{title} — {summary.split(';')[0]}", rule), body=body, format=spec.format)

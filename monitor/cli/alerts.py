@@ -60,7 +60,10 @@ def alerts_list(
             AlertStatus.HELD: f"held until {when}",
         }.get(row.status, str(row.status))
         click.echo(f"#{row.id}  {state}  rule={row.rule} channel={row.channel} attempts={row.attempts}")
-        click.echo(shown(f"    [{row.feed}] {row.title}"))
+        if row.kind == "surge":  # what surged and how much, not one of the items that counted
+            click.echo(shown(f"    {row.title} — {row.summary}" if row.summary else f"    {row.title}"))
+        else:
+            click.echo(shown(f"    [{row.feed}] {row.title}"))
         if len(row.outlets) > 1:
             click.echo(f"    outlets: {', '.join(row.outlets)}")
         if row.reason:

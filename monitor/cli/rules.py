@@ -71,8 +71,9 @@ def rules_test(config_dir: Path, query_or_rule: str, since: str, limit: int, as_
     why they matched, and how many alerts that would have sent once copies of
     the same story are counted once.
     """
-    from monitor.backtest import backtest, render_histogram
+    from monitor.backtest import render_histogram
     from monitor.durations import parse_duration
+    from monitor.history import rule_history
 
     setup = _setup(config_dir)
     config = setup.config
@@ -82,19 +83,14 @@ def rules_test(config_dir: Path, query_or_rule: str, since: str, limit: int, as_
         cutoff = until - parse_duration(since)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
+    if rule_config is not None and rule_config.name in setup.rulebook.surges:
+        from monitor.cli.surges import test_surge_rule
+
+        test_surge_rule(setup, rule, since, cutoff, until, limit, as_json)
+        return
     plan = setup.rulebook.plans.get(rule_config.name) if rule_config else None
-    stories = config.settings.stories
     with _storage(config) as store:
-        # Days before the first stored item are not quiet days, just days we did not watch.
-        start = max(cutoff, store.first_seen(cutoff) or until)
-        # Items from a story window earlier are stories the period's items may have joined.
-        history = list(store.iter_items(since=cutoff - stories.window))
-        report = backtest(
-            rule, history, lexicon,
-            channels=plan.channels if plan else ("console",), policy=plan.policy if plan else None,
-            join_order=store.join_order([stored.id for stored in history]),
-            since=start, until=until, story_window=stories.window, threshold=stories.threshold,
-        )  # fmt: skip
+        report = rule_history(store, rule, lexicon, plan, config.settings.stories, since=cutoff, until=until).report
     sample = report.sample(limit or len(report.matches))
     if as_json:
         for match in sample:
@@ -146,7 +142,8 @@ def rules_lint(config_dir: Path, almost_all: float) -> None:
     index_of = {rule.name: index for index, rule in enumerate(config.rules)}
     for finding in findings:
         # file:line:column as `check` writes it: the column of the cause inside the rule's query.
-        path = ("rules", index_of[finding.rule], "query") if finding.rule in index_of else ("rules",)
+        index = index_of.get(finding.rule)
+        path = ("rules", index, config.rules[index].text_key) if index is not None else ("rules",)
         where = config.where(RULES_FILE, path, column=finding.column)
         click.echo(f"{where}: {finding.severity}: rule {finding.rule!r}: {finding.message}")
     errors = sum(1 for f in findings if f.severity == "error")

@@ -7,7 +7,8 @@ enrichment decided, complete, so that the store only writes it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -193,6 +194,17 @@ class SearchHit:
     title_marked: str
 
 
+@dataclass(frozen=True)
+class WordCandidate:
+    """An item of a period as the full-text index sees some words (``Storage.word_candidates``)."""
+
+    id: int
+    first_seen_at: datetime
+    indexed: bool  # the index holds every word of one clause in its title or text
+    title: str | None = None  # when not, and it has characters beyond ASCII (which the index may fold otherwise)
+    text: str | None = None
+
+
 # --- the outbox -------------------------------------------------------------------------
 
 
@@ -217,6 +229,8 @@ class PendingAlert:
     outlets: tuple[str, ...] = ()  # the other feeds that ran the story
     outlet_links: tuple[tuple[str, str | None], ...] = ()  # those feeds, each with its link to the story
     item_id: int = 0  # the item that matched (alerts of several rules on one item share it)
+    kind: AlertKind = "match"  # "surge": a spike rule's surge; ``payload`` holds what its message says
+    payload: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -239,9 +253,28 @@ class AlertRecord:
     title: str
     link: str | None
     outlets: tuple[str, ...] = ()
+    kind: str = "match"  # "surge": a spike rule's surge; title, link and summary are then the surge's
+    summary: str | None = None  # a surge: the count against the usual rate
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
+
+
+def alert_record_of_kind(record: AlertRecord, kind: str, payload: str | dict[str, Any] | None) -> AlertRecord:
+    """An outbox row as shown: a surge's row shows the surge (what surged, the count against the usual rate, its
+    top story's link), not the newest item that counted."""
+    if kind != "surge":
+        return record
+    data = json.loads(payload) if isinstance(payload, str) else payload or {}
+    stories = data.get("stories") or [{}]
+    return replace(
+        record,
+        kind=kind,
+        title=str(data.get("title") or f"Surge: {record.rule}"),
+        link=stories[0].get("link"),
+        summary=data.get("summary"),
+        outlets=(),
+    )
 
 
 @dataclass(frozen=True)
@@ -261,9 +294,45 @@ class BackfillMatch:
         return _jsonable(asdict(self))
 
 
+# --- what the dashboard reads -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoryAlerts:
+    """The outbox rows of one story, newest first, with every outlet that ran it (and its link)."""
+
+    story_id: int
+    alerts: tuple[AlertRecord, ...]
+    outlet_links: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class EntityCount:
+    """An entity (canonical name and type) and how many stored items mention it."""
+
+    name: str
+    type: str
+    items: int
+
+
+@dataclass(frozen=True)
+class ItemSummary:
+    """A stored item as a list shows it."""
+
+    item_id: int
+    feed: str
+    title: str
+    link: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+
+
 # --- what a decision reads ---------------------------------------------------------------
 
 RuleChannel = tuple[str, str]
+# match: an item matched a rule (the row's item and story are the alert's); surge: a spike rule's stories
+# surged (the row's item is the newest that counted; its story id is 0, so it is a message of its own).
+AlertKind = Literal["match", "surge"]
 
 
 @dataclass(frozen=True)
@@ -359,12 +428,60 @@ class FeedWrite:
 
 
 @dataclass(frozen=True)
+class SurgeRecord:
+    """A spike rule's remembered state (see :class:`monitor.rules.surge.SurgeState`)."""
+
+    rule: str
+    query: str
+    surging: bool = False
+    checked_at: datetime | None = None
+    fired_at: datetime | None = None
+    count: int = 0
+    usual: float = 0.0
+    # Since when every new item is matched against this query on arrival (its matches rows are complete).
+    matching_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MatchedItem:
+    """A stored item a rule matched on arrival, as a surge count needs it."""
+
+    item_id: int
+    story_id: int
+    first_seen_at: datetime
+    feed: str
+    title: str
+    link: str | None
+
+
+@dataclass(frozen=True)
+class SurgeAlertWrite:
+    """A new surge outbox row, decided like any alert: PENDING, HELD (until release_at) or SUPPRESSED."""
+
+    channel: str
+    status: AlertStatus
+    item_id: int  # the newest item that counted towards the surge
+    payload: dict[str, Any]
+    reason: str | None = None
+    release_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SurgeWrite:
+    """A spike rule checked: its new state, and the alerts of a surge that fired (none otherwise)."""
+
+    state: SurgeRecord
+    alerts: tuple[SurgeAlertWrite, ...] = ()
+
+
+@dataclass(frozen=True)
 class Intent:
-    """What one poll (``feed`` set) or one enrichment batch decided; written in one transaction."""
+    """What one poll (``feed`` set), one enrichment batch or one surge check decided; written in one transaction."""
 
     now: datetime
     items: tuple[ItemWrite, ...] = ()
     feed: FeedWrite | None = None
+    surges: tuple[SurgeWrite, ...] = ()
 
     @property
     def alerts(self) -> tuple[AlertWrite, ...]:
@@ -376,3 +493,33 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
         key: value.isoformat() if isinstance(value, datetime) else list(value) if isinstance(value, tuple) else value
         for key, value in data.items()
     }
+
+
+# --- instances of one database ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One running daemon: the name its feed leases go under (``id``), where it runs, since when."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    version: str
+
+
+@dataclass(frozen=True)
+class InstanceStatus:
+    """A live instance as ``status`` shows it: its last heartbeat and how many feeds it holds leased now."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    version: str
+    feeds_leased: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))

@@ -23,11 +23,14 @@ from monitor.store.records import (
     Intent,
     ItemWrite,
     KnownItem,
+    MatchedItem,
     RuleChannel,
     Snapshot,
     StoredItem,
     StoryCandidate,
     StoryInfo,
+    SurgeRecord,
+    SurgeWrite,
 )
 from monitor.store.sqlite.schema import SqliteBase, chunks, db_time, from_db_time, placeholders, to_db_time
 
@@ -153,14 +156,66 @@ class ItemsMixin(SqliteBase):
                         [alert.rule, alert.channel, item_id, stories[-1], str(alert.status), alert.reason,
                          int(alert.status == AlertStatus.HELD), now, due_since, release],
                     )  # fmt: skip
+            for surge in intent.surges:
+                self._write_surge(surge, now)
         return ids
+
+    def _write_surge(self, surge: SurgeWrite, now: str | None) -> None:
+        state = surge.state
+        self.db.execute(
+            "INSERT INTO surges (rule, query, surging, checked_at, fired_at, count, usual, matching_since)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (rule) DO UPDATE SET query = excluded.query, surging = excluded.surging,"
+            " checked_at = excluded.checked_at, fired_at = excluded.fired_at, count = excluded.count,"
+            " usual = excluded.usual, matching_since = excluded.matching_since",
+            [state.rule, state.query, int(state.surging), to_db_time(state.checked_at), to_db_time(state.fired_at),
+             state.count, state.usual, to_db_time(state.matching_since)],
+        )  # fmt: skip
+        for alert in surge.alerts:
+            release = to_db_time(alert.release_at) if alert.release_at else now
+            due_since = None if alert.status == AlertStatus.SUPPRESSED else release
+            self.db.execute(
+                "INSERT INTO alerts (rule, channel, item_id, story_id, status, reason, digest, created_at, due_since,"
+                " next_attempt_at, kind, payload) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, 'surge', ?)"
+                " ON CONFLICT (rule, channel, item_id) DO NOTHING",
+                [state.rule, alert.channel, alert.item_id, str(alert.status), alert.reason,
+                 int(alert.status == AlertStatus.HELD), now, due_since, release,
+                 json.dumps(alert.payload, ensure_ascii=False)],
+            )  # fmt: skip
+
+    def surge_states(self) -> dict[str, SurgeRecord]:
+        """Every spike rule's remembered state, by rule name."""
+        return {
+            row[0]: SurgeRecord(
+                row[0], row[1], bool(row[2]), from_db_time(row[3]), from_db_time(row[4]), row[5], row[6],
+                from_db_time(row[7]),
+            )
+            for row in self._read(
+                "SELECT rule, query, surging, checked_at, fired_at, count, usual, matching_since FROM surges"
+            )
+        }  # fmt: skip
+
+    def rule_matches(self, rule: str, since: datetime) -> list[MatchedItem]:
+        """Items first seen after ``since`` that ``rule`` matched (first fetches left out), oldest first."""
+        return [
+            MatchedItem(row[0], row[1], db_time(row[2]), row[3], row[4], row[5])
+            for row in self._read(
+                "SELECT items.id, COALESCE(items.story_id, items.id), items.first_seen_at, feeds.name, items.title,"
+                " items.link FROM matches JOIN items ON items.id = matches.item_id"
+                " JOIN feeds ON feeds.id = items.feed_id"
+                " WHERE matches.rule = ? AND items.first_seen_at > ? AND items.backfill = 0"
+                " ORDER BY items.first_seen_at, items.id",
+                [rule, to_db_time(since)],
+            )
+        ]
 
     def _write_feed(self, feed: FeedWrite) -> None:
         now = to_db_time(feed.polled_at)
         self.db.execute(
             "UPDATE feeds SET etag = ?, last_modified = ?, title = COALESCE(?, title), first_fetch_done = 1,"
             " last_polled_at = ?, last_success_at = ?, error_count = 0, last_error = NULL, failing_since = NULL,"
-            " next_poll_at = ?, next_poll_reason = ?, body_hash = ? WHERE id = ?",
+            " next_poll_at = ?, next_poll_reason = ?, body_hash = ?, leased_by = NULL, leased_until = NULL"
+            " WHERE id = ?",
             [feed.etag, feed.last_modified, feed.title, now, now, to_db_time(feed.next_poll_at),
              feed.next_poll_reason, feed.body_hash, feed.feed_id],
         )  # fmt: skip
@@ -235,9 +290,12 @@ class ItemsMixin(SqliteBase):
     def unenriched_count(self) -> int:
         return int(self._read("SELECT count(*) FROM items WHERE enriched = 0")[0][0])
 
-    def iter_items(self, since: datetime | None = None, batch: int = 500) -> Iterator[StoredItem]:
-        """Stored items (first seen at or after ``since``), in the order they were stored, with their entities."""
-        last_id = 0
+    def iter_items(
+        self, since: datetime | None = None, batch: int = 500, *, after_id: int = 0
+    ) -> Iterator[StoredItem]:
+        """Stored items (first seen at or after ``since``, with ids above ``after_id``), in the order they were
+        stored, with their entities."""
+        last_id = after_id
         while True:
             found = self._stored_items(
                 "items.id > ? AND (? IS NULL OR items.first_seen_at >= ?) ORDER BY items.id LIMIT ?",

@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from monitor.errors import NotFoundError
-from monitor.store.records import AlertRecord, AlertStatus, PendingAlert
+from monitor.store.records import AlertRecord, AlertStatus, PendingAlert, alert_record_of_kind
 from monitor.store.sqlite.schema import SqliteBase, chunks, db_time, from_db_time, placeholders, to_db_time
 
 _ALERT_COLUMNS = (
     "alerts.id, alerts.status, alerts.reason, alerts.rule, alerts.channel, alerts.item_id, alerts.story_id,"
     " alerts.attempts, alerts.created_at, alerts.next_attempt_at, alerts.sent_at, alerts.last_error,"
-    " feeds.name, items.title, items.link"
+    " feeds.name, items.title, items.link, alerts.kind, alerts.payload"
 )
 
 
@@ -31,7 +31,8 @@ class OutboxMixin(SqliteBase):
             """
             SELECT alerts.id, alerts.rule, alerts.channel, alerts.attempts, alerts.created_at,
                    feeds.name, items.title, items.link, items.text, items.published_at,
-                   matches.explanation, alerts.status, alerts.story_id, alerts.due_since, alerts.item_id
+                   matches.explanation, alerts.status, alerts.story_id, alerts.due_since, alerts.item_id,
+                   alerts.kind, alerts.payload
             FROM alerts
             JOIN items ON items.id = alerts.item_id
             JOIN feeds ON feeds.id = items.feed_id
@@ -64,6 +65,8 @@ class OutboxMixin(SqliteBase):
                 outlets=tuple(feed for feed, _ in outlets.get(row[12], ()) if feed != row[5]),
                 outlet_links=tuple(run for run in outlets.get(row[12], ()) if run[0] != row[5]),
                 item_id=row[14],
+                kind=row[15],
+                payload=json.loads(row[16]) if row[16] else None,
             )
             for row in rows
         ]
@@ -158,7 +161,10 @@ class OutboxMixin(SqliteBase):
         """Make alerts due again now (by id, or every dead one); how many. NotFoundError for an unknown id."""
         with self.transaction():
             if ids:
-                known = {row[0] for row in self.db.execute(f"SELECT id FROM alerts WHERE id IN ({placeholders(ids)})", list(ids))}
+                known = {
+                    row[0]
+                    for row in self.db.execute(f"SELECT id FROM alerts WHERE id IN ({placeholders(ids)})", list(ids))
+                }
                 missing = [str(alert_id) for alert_id in ids if alert_id not in known]
                 if missing:
                     raise NotFoundError(f"no alert with id {', '.join(missing)}")
@@ -200,23 +206,27 @@ class OutboxMixin(SqliteBase):
         )
         outlets = self.story_outlets([row[6] for row in rows])
         return [
-            AlertRecord(
-                id=row[0],
-                status=AlertStatus(row[1]),
-                reason=row[2],
-                rule=row[3],
-                channel=row[4],
-                item_id=row[5],
-                story_id=row[6],
-                attempts=row[7],
-                created_at=db_time(row[8]),
-                next_attempt_at=db_time(row[9]),
-                sent_at=from_db_time(row[10]),
-                last_error=row[11],
-                feed=row[12],
-                title=row[13],
-                link=row[14],
-                outlets=tuple(outlets.get(row[6], ())),
+            alert_record_of_kind(
+                AlertRecord(
+                    id=row[0],
+                    status=AlertStatus(row[1]),
+                    reason=row[2],
+                    rule=row[3],
+                    channel=row[4],
+                    item_id=row[5],
+                    story_id=row[6],
+                    attempts=row[7],
+                    created_at=db_time(row[8]),
+                    next_attempt_at=db_time(row[9]),
+                    sent_at=from_db_time(row[10]),
+                    last_error=row[11],
+                    feed=row[12],
+                    title=row[13],
+                    link=row[14],
+                    outlets=tuple(outlets.get(row[6], ())),
+                ),
+                row[15],
+                row[16],
             )
             for row in rows
         ]

@@ -235,6 +235,38 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE feeds ADD COLUMN body_hash TEXT;
     """,
+    # 10: surge alerts: each spike rule's state (so a restart neither forgets a surge nor fires it again), and
+    # since when its matches are stored as items arrive (its counts come from them), an index to count them by rule;
+    # outbox rows of another kind than a match, with what their message says (the surge's figures and stories)
+    """
+    CREATE TABLE surges (
+        rule TEXT PRIMARY KEY,
+        query TEXT NOT NULL,
+        surging INTEGER NOT NULL DEFAULT 0,
+        checked_at TEXT,
+        fired_at TEXT,
+        count INTEGER NOT NULL DEFAULT 0,
+        usual REAL NOT NULL DEFAULT 0,
+        matching_since TEXT
+    );
+    CREATE INDEX matches_rule ON matches(rule, item_id);
+    ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'match';
+    ALTER TABLE alerts ADD COLUMN payload TEXT;
+    """,
+    # 11: instances of the database (registered at start, a heartbeat while they run), and a feed's lease:
+    # who polls it now and until when (a poll's outcome ends it; an instance that died leaves it to expire)
+    """
+    CREATE TABLE instances (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        version TEXT NOT NULL
+    );
+    ALTER TABLE feeds ADD COLUMN leased_by TEXT;
+    ALTER TABLE feeds ADD COLUMN leased_until TEXT;
+    """,
 ]
 
 
