@@ -98,6 +98,8 @@ def backtest(
     story_window: timedelta = stories.CANDIDATE_WINDOW,
     threshold: float = stories.DEFAULT_THRESHOLD,
     first_fetch_alerts: bool = True,
+    story_of: Mapping[int, int] | None = None,
+    not_matching: Iterable[datetime] = (),
 ) -> BacktestReport:
     """Run ``rule`` over stored items as the pipeline would have when they arrived.
 
@@ -106,13 +108,17 @@ def backtest(
     placed items in stories (``Storage.join_order``); without it, the order of
     first sight. ``since``/``until`` widen the per-day range to the whole
     period asked about, so quiet days at either end show as zeros.
+    ``story_of`` gives each item's story instead of replaying the placement
+    (the stories the store placed items in, say, for a quick answer).
+    ``not_matching`` are the first-seen times of further items of the period
+    that a prefilter showed the rule cannot match: counted as scanned, never read.
     """
     found: list[tuple[StoredItem, list[Hit]]] = []
     placed: list[Placed] = []
     days = [_utc_day(t) for t in (since, until) if t is not None]
     scanned = 0
     for stored in items:
-        info = _story_info(stored.story)
+        info = _story_info(stored.story) if story_of is None else None
         if info is not None:
             placed.append(Placed(stored.id, stored.first_seen_at, info))
         if since is not None and stored.first_seen_at < since:
@@ -122,9 +128,14 @@ def backtest(
         hits = explain(rule, document_of(stored), lexicon)
         if hits is not None:
             found.append((stored, hits))
-    order = join_order or {}
-    placed.sort(key=lambda one: (order.get(one.item_id, 1 << 62), one.seen_at, one.item_id))
-    story_of = replay_stories(placed, story_window=story_window, threshold=threshold)
+    for seen_at in not_matching:
+        if since is None or seen_at >= since:
+            scanned += 1
+            days.append(_utc_day(seen_at))
+    if story_of is None:
+        order = join_order or {}
+        placed.sort(key=lambda one: (order.get(one.item_id, 1 << 62), one.seen_at, one.item_id))
+        story_of = replay_stories(placed, story_window=story_window, threshold=threshold)
 
     found.sort(key=lambda pair: (pair[0].first_seen_at, pair[0].id))
     matches = [
@@ -153,7 +164,7 @@ def backtest(
         held=counts["hold"],
         suppressed=counts["suppress"],
         backfill=backfill,
-        story_of=story_of,
+        story_of=dict(story_of),
     )
 
 

@@ -125,8 +125,15 @@ class CandidatePool:
             self._file(key, parsed)
 
     def _file(self, key: str, candidate: stories.Candidate) -> None:
-        self._by_key.setdefault(key, []).append(candidate)
+        filed = self._by_key.setdefault(key, [])
+        filed.append(candidate)
         self._unsorted.add(key)
+        if len(filed) > 4 * self.per_key:
+            # Only the newest per_key of a key are ever chosen, now or after later additions: keep those,
+            # so a replay of a long history where many items share a key stays linear.
+            filed.sort(key=lambda c: (c.seen_at, c.item_id), reverse=True)
+            del filed[self.per_key :]
+            self._unsorted.discard(key)
 
     def candidates(self, keys: Iterable[str], since: datetime) -> list[stories.Candidate]:
         """The newest ``per_key`` candidates seen at or after ``since`` under each key, each once."""

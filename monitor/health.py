@@ -298,21 +298,31 @@ class HealthServer(BoundedHTTPServer):
         return self._metrics()
 
     def _healthz(self) -> Response:
-        try:
-            status = self.health()
-        except Exception as exc:
-            log.exception("health.check_failed")
-            status = HealthStatus(healthy=False, problems=(f"the health check itself failed: {exc!r}",))
-        code = HTTPStatus.OK if status.healthy else HTTPStatus.SERVICE_UNAVAILABLE
-        return Response(code, status.to_json(), "application/json")
+        return healthz_response(self.health)
 
     def _metrics(self) -> Response:
-        if self.refresh is not None:
-            try:
-                self.refresh()
-            except Exception:  # serve the counters anyway; the gauges keep their last values
-                log.exception("health.refresh_failed")
-        return Response(HTTPStatus.OK, self.metrics.exposition(), METRICS_CONTENT_TYPE)
+        return metrics_response(self.metrics, self.refresh)
+
+
+def healthz_response(health: Callable[[], HealthStatus]) -> Response:
+    """The answer of ``/healthz`` (here and on the dashboard): 200 or 503, the status as JSON."""
+    try:
+        status = health()
+    except Exception as exc:
+        log.exception("health.check_failed")
+        status = HealthStatus(healthy=False, problems=(f"the health check itself failed: {exc!r}",))
+    code = HTTPStatus.OK if status.healthy else HTTPStatus.SERVICE_UNAVAILABLE
+    return Response(code, status.to_json(), "application/json")
+
+
+def metrics_response(metrics: Metrics, refresh: Callable[[], None] | None = None) -> Response:
+    """The answer of ``/metrics`` (here and on the dashboard); ``refresh`` sets the gauges from the store first."""
+    if refresh is not None:
+        try:
+            refresh()
+        except Exception:  # serve the counters anyway; the gauges keep their last values
+            log.exception("health.refresh_failed")
+    return Response(HTTPStatus.OK, metrics.exposition(), METRICS_CONTENT_TYPE)
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str]:

@@ -19,7 +19,9 @@ from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 import pytest
+from browser import browser, page  # noqa: F401  (the browser tests' fixtures: tests/browser.py)
 from feedserver import FeedServer
+from postgres import pg_drop_databases, pg_dsn, pg_empty, postgres  # noqa: F401  (a real PostgreSQL: tests/postgres.py)
 from receivers import SMTPReceiver, WebhookReceiver
 
 REPO = Path(__file__).resolve().parent.parent
@@ -154,6 +156,8 @@ def write_config(
         "delivery": {"interval": "1s", "retry_initial": "1s", "retry_max": "2s", **(delivery or {})},
         "channels": channels or {},
         "feeds": list(feeds),
+        # Many daemons run at once in the tests: no dashboard unless a test asks for one (on a free port).
+        "web": {"enabled": False},
         **settings,
     }
     (directory / "monitor.yaml").write_text(json.dumps(monitor, indent=2))
