@@ -28,7 +28,8 @@ from pydantic import (
 
 from monitor.config_problems import shown, validation_problems
 from monitor.config_yaml import Located, Position, Problems, load_yaml
-from monitor.durations import parse_duration
+from monitor.database_url import parse_database
+from monitor.durations import format_duration, parse_duration
 from monitor.errors import ConfigError, FeedUrlError
 from monitor.feeds.urls import check_feed_url
 from monitor.http_server import is_loopback
@@ -126,6 +127,43 @@ class HealthSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
     allow_remote: bool = False  # listen on a non-loopback address: anyone who reaches it may read it
+
+
+WEB_TOKEN_MIN_CHARS = 16
+
+
+class WebSettings(_Strict):
+    """The web dashboard (see monitor/web/): on by default, on loopback only.
+
+    Bound to any other address it needs ``allow_remote: true`` and a token in
+    the environment variable ``token_env``; with a token set, every page asks
+    for it (HTTP Basic password or ``Authorization: Bearer``).
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8750, ge=0, le=65535)
+    allow_remote: bool = False
+    token_env: str = Field(default="NEWS_MONITOR_WEB_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def web_bind_problem(host: str, allow_remote: bool, token_env: str, environ: dict[str, str]) -> str | None:
+    """Why the dashboard may not listen on ``host`` (one line), or None when it may."""
+    if is_loopback(host):
+        return None
+    if not allow_remote:
+        return (
+            f"web.host {host!r} is not a loopback address and the dashboard would be open to the network: "
+            f"set web.allow_remote: true and put a token of {WEB_TOKEN_MIN_CHARS}+ characters in ${token_env}"
+        )
+    token = environ.get(token_env, "")
+    if len(token) < WEB_TOKEN_MIN_CHARS:
+        state = "is not set" if not token else f"is shorter than {WEB_TOKEN_MIN_CHARS} characters"
+        return (
+            f"web.host {host!r} is not a loopback address and ${token_env} {state}: the dashboard refuses "
+            "to listen there without a token (every page would then ask for it)"
+        )
+    return None
 
 
 class WebSubSettings(_Strict):
@@ -234,13 +272,14 @@ class FeedConfig(_Strict):
 
 
 class MonitorSettings(_Strict):
-    database: Path = Path("var/news-monitor.db")
+    database: Path | str = Path("var/news-monitor.db")  # a SQLite file, or a postgresql:// URL (database_url.py)
     control_socket: Path | None = None  # the daemon's local control socket; default: beside the database, .sock
     poll: PollSettings = PollSettings()
     nlp: NlpSettings = NlpSettings()
     delivery: DeliverySettings = DeliverySettings()
     retention: RetentionSettings = RetentionSettings()
     health: HealthSettings = HealthSettings()
+    web: WebSettings = WebSettings()
     websub: WebSubSettings = WebSubSettings()
     stories: StorySettings = StorySettings()
     feed_health: FeedHealthSettings = FeedHealthSettings()
@@ -248,6 +287,11 @@ class MonitorSettings(_Strict):
     display_timezone: str = "UTC"  # the IANA zone times are shown in, in alerts and digests
     channels: dict[str, ChannelConfig] = {}
     feeds: tuple[FeedConfig, ...] = ()
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _database(cls, value: Any) -> Any:
+        return parse_database(value) if isinstance(value, str | Path) else value
 
     @field_validator("display_timezone")
     @classmethod
@@ -263,9 +307,22 @@ class MonitorSettings(_Strict):
         return name
 
 
+SURGE_KEYS = ("window", "baseline", "factor", "min_count")
+# A spike: rule's defaults: a story rate four times the last week's usual hourly rate, five stories at least.
+MAX_SURGE_BASELINE = timedelta(days=90)
+SURGE_DEFAULTS = {"window": timedelta(hours=1), "baseline": timedelta(days=7), "factor": 4.0, "min_count": 5}
+
+
 class RuleConfig(_Strict):
+    """A watch rule: ``query:`` alerts on each matching story; ``spike:`` alerts when its stories surge."""
+
     name: str = Field(min_length=1)
-    query: str = Field(min_length=1)
+    query: str | None = Field(default=None, min_length=1)
+    spike: str | None = Field(default=None, min_length=1)  # a query whose new stories per window are watched
+    window: Duration | None = None  # spike: count the stories that surfaced in this window...
+    baseline: Duration | None = None  # ...against the usual rate per window over this period before it
+    factor: float | None = Field(default=None, ge=1, le=1000)  # fire at this many times the usual rate
+    min_count: int | None = Field(default=None, ge=1, le=100_000)  # and at least this many stories
     notify: tuple[str, ...] = Field(min_length=1)
     mode: Literal["instant", "digest"] = "instant"
     schedule: str | None = None  # crontab text for digests, e.g. "0 8 * * 1-5"
@@ -273,6 +330,20 @@ class RuleConfig(_Strict):
     cooldown: Duration | None = None  # at most one alert per story per this long
     max_per_hour: int | None = Field(default=None, ge=1)  # the overflow waits for the next digest
     quiet_hours: str | None = None  # e.g. "22:00-07:00 Europe/Paris": held, then sent as one digest
+
+    @property
+    def text(self) -> str:
+        """The rule's query, whichever key holds it."""
+        return self.spike if self.spike is not None else self.query or ""
+
+    @property
+    def text_key(self) -> str:
+        return "spike" if self.spike is not None else "query"
+
+    def surge_setting(self, key: str) -> Any:
+        """A spike rule's ``window``, ``baseline``, ``factor`` or ``min_count``, its default when not set."""
+        value = getattr(self, key)
+        return SURGE_DEFAULTS[key] if value is None else value
 
 
 class RulesFile(_Strict):
@@ -404,6 +475,10 @@ def load_config(directory: Path | str, environ: dict[str, str] | None = None) ->
 
     if settings is not None and monitor_doc is not None:
         _check_settings(settings, monitor_doc, monitor_path, problems, directory)
+        web = settings.web
+        web_problem = web.enabled and web_bind_problem(web.host, web.allow_remote, web.token_env, environ)
+        if web_problem:
+            problems.add(monitor_path, monitor_doc.position(("web", "host")), web_problem)
     entities: tuple[KnownEntity, ...] = ()
     if entities_file is not None and entities_doc is not None:
         entities = _check_entities(entities_file, entities_doc, entities_path, problems)
@@ -419,7 +494,11 @@ def load_config(directory: Path | str, environ: dict[str, str] | None = None) ->
     assert settings is not None and rules_file is not None
     if environ.get(DATABASE_ENV):
         # Lets a service unit put the state where it belongs without editing the config.
-        settings = settings.model_copy(update={"database": Path(environ[DATABASE_ENV])})
+        try:
+            database = parse_database(environ[DATABASE_ENV])
+        except ValueError as exc:
+            raise ConfigError([f"{DATABASE_ENV}: {exc}"]) from None
+        settings = settings.model_copy(update={"database": database})
     documents = {
         name: doc
         for name, doc in ((MONITOR_FILE, monitor_doc), (RULES_FILE, rules_doc), (ENTITIES_FILE, entities_doc))
@@ -513,6 +592,7 @@ def _check_rule(
 ) -> None:
     if any(other.name == rule.name for other in all_rules[:index]):
         problems.add(file, located.position(("rules", index, "name")), f"duplicate rule name {rule.name!r}")
+    _check_rule_kind(index, rule, located, file, problems)
     if channels is not None:
         for position_index, channel in enumerate(rule.notify):
             if channel not in channels:
@@ -522,3 +602,62 @@ def _check_rule(
                     located.position(("rules", index, "notify", position_index)),
                     f"rule {rule.name!r} notifies unknown channel {channel!r} (known: {known})",
                 )
+
+
+def _check_rule_kind(index: int, rule: RuleConfig, located: Located, file: Path, problems: Problems) -> None:
+    """A rule is a query (an alert per story) or a spike (an alert per surge): exactly one, with its own keys."""
+    if rule.query is not None and rule.spike is not None:
+        problems.add(
+            file,
+            located.position(("rules", index, "spike")),
+            f"rule {rule.name!r}: has both query: and spike:; a rule alerts on each matching story (query:) "
+            "or on a surge of them (spike:), so make it two rules",
+        )
+        return
+    if rule.query is None and rule.spike is None:
+        problems.add(
+            file,
+            located.position(("rules", index)),
+            f"rule {rule.name!r}: needs a query: (an alert on each matching story) or a spike: (an alert when "
+            "its stories surge)",
+        )
+        return
+    if rule.query is not None:
+        for key in SURGE_KEYS:
+            if getattr(rule, key) is not None:
+                problems.add(
+                    file,
+                    located.key_positions.get(("rules", index, key)) or located.position(("rules", index, key)),
+                    f"rule {rule.name!r}: {key}: belongs to a spike: rule (a surge alert); this rule has a query:",
+                )
+        return
+    window, baseline = rule.surge_setting("window"), rule.surge_setting("baseline")
+    if window < timedelta(minutes=1):
+        problems.add(
+            file,
+            located.position(("rules", index, "window")),
+            f"rule {rule.name!r}: window ({format_duration(window)}) is shorter than a minute; feeds are polled "
+            "every few minutes, so use 10m or more",
+        )
+    elif baseline > MAX_SURGE_BASELINE:
+        problems.add(
+            file,
+            located.position(("rules", index, "baseline")),
+            f"rule {rule.name!r}: baseline ({format_duration(baseline)}) is longer than "
+            f"{format_duration(MAX_SURGE_BASELINE)}; every check reads the matching stories of the baseline",
+        )
+    elif window >= baseline:
+        key = "baseline" if rule.baseline is not None else "window"
+        problems.add(
+            file,
+            located.position(("rules", index, key)),
+            f"rule {rule.name!r}: window ({format_duration(window)}) must be shorter than baseline "
+            f"({format_duration(baseline)}): the usual rate is measured over the baseline, in windows",
+        )
+    elif baseline / window > 100_000:
+        problems.add(
+            file,
+            located.position(("rules", index, "baseline")),
+            f"rule {rule.name!r}: baseline ({format_duration(baseline)}) is more than 100,000 windows of "
+            f"{format_duration(window)}; use a longer window or a shorter baseline",
+        )

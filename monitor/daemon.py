@@ -1,7 +1,10 @@
 """The long-running service: scheduler wiring, signals, reloads, sd_notify, shutdown.
 
     APScheduler (AsyncIOScheduler, in-process)
-     ├─ poll tick      feeds due -> Runtime.poll (bounded, never two polls of one feed at once)
+     ├─ poll tick      due feeds leased to this instance (as many as free poll slots) -> Runtime.poll
+     │                 (bounded, never two polls of one feed at once, in this instance or another)
+     ├─ heartbeat      this instance alive in the instances table; whether it runs the singletons
+     │                 (feed health, retention, WebSub renewals, digest release: one instance at a time)
      ├─ delivery tick  outbox -> alerts.deliver: a lane per channel, never waited for
      │                 (also kicked right after a poll wrote alerts)
      ├─ config watch   a changed config file -> reload (SIGHUP does the same), feeds rescheduled
@@ -21,6 +24,7 @@ import os
 import signal
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +34,20 @@ from monitor import control, systemd
 from monitor.alerts.deliver import Deliverer, DeliveryReport
 from monitor.assembly import Setup, load_setup
 from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config, no_rules_warning
+from monitor.database_url import same_database
+from monitor.database_url import shown as shown_database
 from monitor.errors import ConfigError, MonitorError, NotFoundError
 from monitor.feeds import health as feed_health
 from monitor.feeds import schedule
 from monitor.feeds.fetch import new_client
 from monitor.health import HealthCheck, HealthServer, Metrics
+from monitor.instance import HEARTBEAT_SECONDS, SqliteDaemonLock, this_instance
 from monitor.nlp import LazyExtractor, Model, check_installed
 from monitor.pipeline import PollReport, Runtime, enrich_backlog, poll_feeds
 from monitor.store import FeedState, Storage, open_storage
 from monitor.subscriber import TICK_SECONDS as WEBSUB_TICK_SECONDS
 from monitor.subscriber import Subscriber
+from monitor.surges import HistoryLane
 from monitor.wording import plural
 
 log = logging.getLogger("monitor.daemon")
@@ -49,6 +57,10 @@ CONFIG_WATCH_SECONDS = 2.0
 MAINTENANCE_SECONDS = 3600.0
 FEED_HEALTH_SECONDS = 300.0
 SHUTDOWN_GRACE_SECONDS = 10.0
+# A feed's lease is this many times its fetch and parse budget (poll.timeout + poll.parse_timeout): room for the
+# rest of a poll (a host's turn, analysis, the write). Another instance polls the feed only once the lease has run
+# out; should a slow poll outlast it, the two polls' writes still take turns and the second finds the items known.
+LEASE_FACTOR = 2
 # On shutdown a send in flight gets this long to finish; then it is abandoned and its alert stays pending.
 SEND_GRACE_SECONDS = 2.0
 
@@ -75,11 +87,18 @@ class Monitor:
             client=new_client(timeout=settings.poll.timeout.total_seconds(), max_connections=settings.poll.concurrency),
             extractor=self._extractor(config),
             clock=clock,
+            surge_history=HistoryLane(partial(open_storage, settings.database)),
         )
         self.metrics = Metrics()
         self._declare_metrics(config)
         self.health = HealthCheck(self.metrics, store.check_writable)
         self.deliverer = Deliverer(store, setup, clock, metrics=self.metrics)
+        self.deliverer.releases_digests = store.holds_singletons
+        self.instance = this_instance(clock())  # the name this daemon's feed leases go under
+        self._claimed_all = True  # whether the last claim took every due feed (else claim again after a poll)
+        self._claim_soon = False  # a claim is already coming (after a poll ended)
+        # Whether this instance runs the singletons (digests, health, retention, WebSub); None: not asked yet.
+        self._singletons: bool | None = None
         self.store.sync_feeds(config.feed_specs(), clock())
         self._config_stamp = _config_stamp(config.directory)
         self._inflight: dict[str, asyncio.Task[PollReport]] = {}
@@ -207,7 +226,7 @@ class Monitor:
                 )
                 return False
             config = setup.config
-            if config.settings.database.resolve() != self.config.settings.database.resolve():
+            if not same_database(config.settings.database, self.config.settings.database):
                 log.warning("config.database_changed", extra={"note": "a new database path takes effect on restart"})
             before = {feed.id: (feed.url, self.runtime.limits(feed)) for feed in self.store.feeds()}
             self.setup = setup
@@ -269,7 +288,39 @@ class Monitor:
     # --- the service ---------------------------------------------------------
 
     async def run(self) -> None:
-        """Run until SIGTERM or SIGINT; SIGHUP reloads the config."""
+        """Run until SIGTERM or SIGINT; SIGHUP reloads the config.
+
+        On SQLite a second daemon on the same file refuses to start (MonitorError); on PostgreSQL
+        any number of instances run, sharing the feeds by lease.
+        """
+        database = self.config.settings.database
+        lock = SqliteDaemonLock(database) if isinstance(database, Path) else None
+        if lock is not None:
+            lock.acquire()
+            self._forget_the_dead()
+        try:
+            self.store.heartbeat(self.instance, self.clock())
+            self._runs_singletons()
+            await self._serve()
+        finally:
+            self._leave()
+            if lock is not None:
+                lock.release()
+
+    def _forget_the_dead(self) -> None:
+        """On SQLite, with the file's lock taken: any other instance listed is dead (killed), and its feed leases
+        end now, so the feeds it was polling are polled again at once, as before there were leases."""
+        for other in self.store.instances(self.clock(), timedelta(days=3650)):
+            self.store.remove_instance(other.id)
+
+    def _leave(self) -> None:
+        """A clean stop: off the instances list, its feed leases ended (due for the other instances at once)."""
+        try:
+            self.store.remove_instance(self.instance.id)
+        except MonitorError as exc:  # the database is gone: the heartbeat stops, and the leases run out
+            log.warning("instance.not_removed", extra={"instance": self.instance.id, "error": str(exc)})
+
+    async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._request_stop, signum)
@@ -287,9 +338,13 @@ class Monitor:
         )
         scheduler.add_job(self._watch_config, "interval", seconds=CONFIG_WATCH_SECONDS, id="config-watch")
         scheduler.add_job(self._enrich_tick, "interval", seconds=POLL_TICK_SECONDS, id="enrich")
-        scheduler.add_job(self.check_feed_health, "interval", seconds=FEED_HEALTH_SECONDS, id="feed-health")
+        scheduler.add_job(self._heartbeat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")
+        # One instance at a time runs these (Storage.holds_singletons); on SQLite always this one.
         scheduler.add_job(
-            self.maintain, "interval", seconds=MAINTENANCE_SECONDS, id="maintenance",
+            self._singleton, "interval", args=[self.check_feed_health], seconds=FEED_HEALTH_SECONDS, id="feed-health"
+        )
+        scheduler.add_job(
+            self._singleton, "interval", args=[self.maintain], seconds=MAINTENANCE_SECONDS, id="maintenance",
             next_run_time=utcnow() + timedelta(seconds=60),
         )  # fmt: skip
         watchdog = systemd.watchdog_interval()
@@ -303,10 +358,16 @@ class Monitor:
         warm_up.add_done_callback(self._model_ready)
         scheduler.start()
         server = await self._start_health_server()
+        dashboard = await self._start_dashboard()
         control_server = await self._start_control()
         log.info(
             "daemon.started",
-            extra={"config": str(self.config.directory), "database": str(self.config.settings.database), "summary": self.config.summary()},
+            extra={
+                "config": str(self.config.directory),
+                "database": shown_database(self.config.settings.database),
+                "instance": self.instance.id,
+                "summary": self.config.summary(),
+            },
         )
         _warn_no_rules(self.config)
         systemd.notify("READY=1", f"STATUS=watching {plural(len(self.config.settings.feeds), 'feed')}")
@@ -329,6 +390,8 @@ class Monitor:
                 await control_server.close()
             if server is not None:
                 await server.stop()
+            if dashboard is not None:
+                await dashboard.stop()
             log.info("daemon.stopped")
         if self._failure is not None:
             raise self._failure
@@ -380,6 +443,18 @@ class Monitor:
         await server.start()
         return server
 
+    async def _start_dashboard(self) -> Any:
+        """The web dashboard (monitor.web, imported only when it is on); a port it cannot bind stops no alert."""
+        if not self.config.settings.web.enabled:
+            return None
+        from monitor.web.service import WebServerError, start_for_daemon
+
+        try:
+            return await start_for_daemon(self, on_retry=self._deliver_soon)
+        except WebServerError as exc:
+            log.error("web.unavailable", extra={"error": str(exc), "note": "the daemon goes on without its dashboard"})
+            return None
+
     async def _start_websub(self, scheduler: AsyncIOScheduler) -> None:
         """Subscribe to the hubs feeds advertise, when websub.callback is set (changes apply on restart)."""
         settings = self.config.settings.websub
@@ -388,8 +463,9 @@ class Monitor:
         self.subscriber = Subscriber(settings, self.runtime, self.clock, on_push=self._pushed)
         await self.subscriber.start()
         scheduler.add_job(
-            self.subscriber.tick, "interval", seconds=WEBSUB_TICK_SECONDS, id="websub", next_run_time=utcnow()
-        )
+            self._singleton, "interval", args=[self.subscriber.tick], seconds=WEBSUB_TICK_SECONDS, id="websub",
+            next_run_time=utcnow(),
+        )  # fmt: skip
 
     def _pushed(self, report: PollReport) -> None:
         """A hub pushed news: its alerts go out now, as a poll's would."""
@@ -409,11 +485,60 @@ class Monitor:
         log.info("config.sighup")
         self.reload()
 
+    async def _heartbeat(self) -> None:
+        try:
+            self.store.heartbeat(self.instance, self.clock())
+        except MonitorError as exc:  # the database is away: the health check says so; beat again next time
+            log.warning("instance.heartbeat_failed", extra={"instance": self.instance.id, "error": str(exc)})
+            return
+        self._runs_singletons()  # taken over within a beat when the instance that ran them died
+
+    def _runs_singletons(self) -> bool:
+        """Whether this instance runs the singletons now (said in the log when that changes)."""
+        runs = self.store.holds_singletons()
+        if runs != self._singletons:
+            self._singletons = runs
+            log.info("instance.singletons", extra={"instance": self.instance.id, "runs": runs})
+        return runs
+
+    async def _singleton(self, job: Callable[[], Coroutine[Any, Any, object]]) -> None:
+        """Run ``job`` if this instance runs the singletons now."""
+        if self._runs_singletons():
+            await job()
+
+    def _feed_lease(self) -> timedelta:
+        poll = self.config.settings.poll
+        return (poll.timeout + poll.parse_timeout) * LEASE_FACTOR
+
     async def _poll_tick(self) -> None:
         self.health.tick()
-        for feed in self.store.feeds_due(self.clock()):
-            if feed.name not in self._inflight and not self._stopping.is_set():
+        self._claim_feeds()
+
+    def _claim_feeds(self) -> None:
+        """Lease as many due feeds as there are free poll slots to this instance, and start their polls.
+
+        When more feeds were due than slots, the next claim comes as soon as a poll ends, not at the next tick.
+        """
+        self._claim_soon = False
+        if self._stopping.is_set():
+            return
+        free = self.config.settings.poll.concurrency - len(self._inflight)
+        feeds = self.store.claim_due_feeds(self.instance.id, self.clock(), self._feed_lease(), free)
+        self._claimed_all = len(feeds) < free
+        for feed in feeds:
+            if feed.name not in self._inflight:
                 self._start_poll(feed)
+
+    def _poll_soon(self) -> None:
+        if not self._claim_soon and not self._stopping.is_set():
+            self._claim_soon = True
+            asyncio.get_running_loop().call_soon(self._claim_after_poll)
+
+    def _claim_after_poll(self) -> None:
+        try:
+            self._claim_feeds()
+        except MonitorError as exc:  # the database: said once here; the next tick tries again
+            log.error("poll.claim_failed", extra={"error": str(exc)})
 
     def _start_poll(self, feed: FeedState) -> asyncio.Task[PollReport]:
         task = asyncio.create_task(self._poll(feed), name=f"poll:{feed.name}")
@@ -425,6 +550,8 @@ class Monitor:
             report = await self.runtime.poll(feed)
         finally:
             self._inflight.pop(feed.name, None)
+            if not self._claimed_all:
+                self._poll_soon()  # a slot is free and more feeds were due than slots
         if feed.name in self._reschedule_after_poll:
             self._reschedule_after_poll.discard(feed.name)
             self._reschedule_changed(feed.name)

@@ -24,7 +24,7 @@ QUIET = Story("w-1", "Quiet day", "Nothing happened.", datetime(2026, 1, 5, 8, 0
 CEASEFIRE = Story("w-2", "Ceasefire agreed in Sudan", "Both sides agreed to a ceasefire on Friday.", datetime.now(UTC))
 
 
-def wire_config(tmp_path: Path, feed_server, webhook) -> Path:
+def wire_config(tmp_path: Path, feed_server, webhook, **settings: object) -> Path:
     feed_server.route("/wire.xml", rss(QUIET))
     # An hour between polls: any later poll of wire is one somebody asked for.
     return write_config(
@@ -33,6 +33,7 @@ def wire_config(tmp_path: Path, feed_server, webhook) -> Path:
         channels={"hook": {"url": webhook.json_url("/hook")}},
         rules=[{"name": "ceasefire", "query": "ceasefire", "notify": ["hook"]}],
         poll={"min_interval": "1s", "default_interval": "1h", "max_interval": "2h"},
+        **settings,
     )
 
 
@@ -108,8 +109,12 @@ def test_a_stale_socket_left_by_kill_9_is_no_daemon(tmp_path, feed_server, webho
     assert again.stop() == 0
 
 
-def test_a_second_daemon_on_the_same_database_leaves_the_live_socket_alone(tmp_path, feed_server, webhook, daemons):
-    config = wire_config(tmp_path, feed_server, webhook)
+def test_a_second_daemon_on_the_same_database_leaves_the_live_socket_alone(
+    tmp_path, feed_server, webhook, daemons, pg_dsn
+):
+    # On PostgreSQL (several instances allowed); on SQLite the second refuses to start (test_instances.py).
+    sock = tmp_path / "config" / "state" / "news-monitor.sock"
+    config = wire_config(tmp_path, feed_server, webhook, database=pg_dsn, control_socket=str(sock))
     first = start(config, tmp_path / "first.log", daemons)
     first.wait_for_log(r"control\.listening")
     second = DaemonProcess(config, tmp_path / "second.log").start()

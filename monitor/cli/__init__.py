@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from monitor import __version__
-from monitor.cli import alerts, feeds, rules, search, service
+from monitor.cli import alerts, db, feeds, rules, search, service, web
 from monitor.cli.common import _fail, _load, _problems, _setup, _storage, _when, config_option, logging_options
 from monitor.errors import MonitorError
 from monitor.redact import redact_text
@@ -59,3 +59,5 @@ main.add_command(alerts.alerts)
 main.add_command(alerts.notify_test)
 main.add_command(search.search)
 main.add_command(service.status)
+main.add_command(web.web)
+main.add_command(db.db)

@@ -91,8 +91,9 @@ def _storage(config: Config, *, create: bool = False) -> Iterator[Storage]:
     """The open database (closed on the way out); exits 1 when there is none yet and ``create`` is False."""
     from monitor.store import open_storage
 
-    if not create and not Path(config.settings.database).exists():
-        _fail(f"no database at {config.settings.database} yet: run `news-monitor poll --once` or `news-monitor run`")
+    database = config.settings.database
+    if not create and isinstance(database, Path) and not database.exists():  # a server (a URL) is asked instead
+        _fail(f"no database at {database} yet: run `news-monitor poll --once` or `news-monitor run`")
     with open_storage(config.settings.database) as store:
         yield store
 

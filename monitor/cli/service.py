@@ -52,8 +52,13 @@ def check(config_dir: Path) -> None:
     warning = no_rules_warning(config)
     if warning:
         click.echo(warning, err=True)
-    database = Path(config.settings.database)
-    if database.exists():
+    database = config.settings.database
+    if isinstance(database, str):  # a PostgreSQL server: reachable? ours? migrated (as a start would)?
+        from monitor.database_url import shown
+
+        with open_storage(database) as store:  # a refused connection or password is one line, as any StorageError
+            state = f"database {shown(database)} reachable (PostgreSQL, schema {store.schema_version}, up to date)"
+    elif database.exists():
         with open_storage(database) as store:  # refuses a file that is not ours, migrates an older one
             state = f"database {database} (schema {store.schema_version})"
     else:
@@ -216,7 +221,9 @@ def _print_waiting(waiting: list[Any]) -> None:
 def status(config_dir: Path, as_json: bool) -> None:
     """Per feed: last success, last error, next poll, items stored; and the outbox."""
     from dataclasses import replace
+    from datetime import UTC, datetime
 
+    from monitor.instance import dead_after
     from monitor.redact import redact_url
 
     config = _load(config_dir)
@@ -228,8 +235,10 @@ def status(config_dir: Path, as_json: bool) -> None:
         ]
         outbox = store.alert_counts()
         held_back = store.backfill_match_count()
+        instances = store.instances(datetime.now(UTC), dead_after())
     if as_json:
         document = {
+            "instances": [instance.to_dict() for instance in instances],
             "feeds": [feed.to_dict() for feed in feeds],
             "outbox": {str(k): v for k, v in outbox.items()},
             "backfill_matches": held_back,
@@ -248,6 +257,12 @@ def status(config_dir: Path, as_json: bool) -> None:
         click.echo(f"    next poll:     {_when(feed.next_poll_at)} ({feed.next_poll_reason or 'due'})")
     counts = ", ".join(f"{status} {count}" for status, count in outbox.items()) or "empty"
     click.echo(f"outbox: {counts}")
+    click.echo(f"instances running: {len(instances) or 'none'}")
+    for instance in instances:
+        click.echo(
+            f"    {instance.host}  pid {instance.pid}  started {_when(instance.started_at)}"
+            f"  last heartbeat {_when(instance.heartbeat_at)}  feeds leased {instance.feeds_leased}"
+        )
     if held_back:
         click.echo(
             f"first fetches: {plural(held_back, 'match', 'matches')} not alerted (old news); "

@@ -159,14 +159,16 @@ class FeedsMixin(SqliteBase):
             if outcome.error is None:
                 self.db.execute(
                     "UPDATE feeds SET last_polled_at = ?, last_success_at = ?, error_count = 0, last_error = NULL,"
-                    " failing_since = NULL, next_poll_at = ?, next_poll_reason = ? WHERE id = ?",
+                    " failing_since = NULL, next_poll_at = ?, next_poll_reason = ?, leased_by = NULL, leased_until = NULL"
+                    " WHERE id = ?",
                     [now, now, to_db_time(outcome.next_poll_at), outcome.next_poll_reason, outcome.feed_id],
                 )
             else:
                 self.db.execute(
                     "UPDATE feeds SET last_polled_at = ?, last_error = ?, last_error_at = ?,"
                     " failing_since = COALESCE(failing_since, ?),"
-                    " error_count = error_count + 1, next_poll_at = ?, next_poll_reason = ? WHERE id = ?",
+                    " error_count = error_count + 1, next_poll_at = ?, next_poll_reason = ?,"
+                    " leased_by = NULL, leased_until = NULL WHERE id = ?",
                     [now, outcome.error, now, now, to_db_time(outcome.next_poll_at), outcome.next_poll_reason,
                      outcome.feed_id],
                 )  # fmt: skip
