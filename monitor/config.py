@@ -32,8 +32,8 @@ from monitor.database_url import parse_database
 from monitor.durations import format_duration, parse_duration
 from monitor.errors import ConfigError, FeedUrlError
 from monitor.feeds.urls import check_feed_url
-from monitor.http_server import is_loopback
 from monitor.items import FeedSpec, KnownEntity
+from monitor.listening import is_loopback
 from monitor.wording import plural
 
 MONITOR_FILE = "monitor.yaml"

@@ -1,7 +1,7 @@
 """The optional health and metrics endpoint: ``/healthz`` and ``/metrics`` on loopback.
 
     daemon ── Metrics.observe_* (counters)  ┐
-           ── HealthCheck.tick (poll tick)  ├─ HealthServer (asyncio, on the daemon's event loop)
+           ── HealthCheck.tick (poll tick)  ├─ HealthServer (uvicorn on the daemon's event loop)
            ── refresh hook (store gauges)   ┘     GET /healthz  200 | 503, JSON
                                                   GET /metrics  Prometheus text format
 
@@ -11,12 +11,14 @@ owns the SQLite connection. A stalled loop does not answer at all, which a
 health checker counts as unhealthy too.
 
 There is no authentication, so the server refuses non-loopback addresses
-unless told explicitly that they are wanted.
+unless told explicitly that they are wanted. Its HTTP is uvicorn's, through
+:mod:`monitor.web.server` (imported when it starts, so a daemon without a
+``health:`` listener never loads the web stack); its app is
+:func:`monitor.web.listeners.health_app`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -25,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from http import HTTPStatus
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from prometheus_client import (
     CollectorRegistry,
@@ -39,8 +40,8 @@ from prometheus_client import (
 )
 
 from monitor import __version__
-from monitor.errors import MonitorError
-from monitor.http_server import BoundedHTTPServer, RequestRefused, Response, read_head, split_request_line, text
+from monitor.errors import ConfigError, MonitorError
+from monitor.listening import Response, is_loopback
 
 log = logging.getLogger("monitor.health")
 
@@ -241,24 +242,16 @@ class HealthCheck:
 # --- the HTTP server -----------------------------------------------------------
 
 
-class HealthServer(BoundedHTTPServer):
-    """A minimal HTTP/1.1 server for ``/healthz`` and ``/metrics`` on the running event loop.
+class HealthServer:
+    """``/healthz`` and ``/metrics`` served by uvicorn on the running event loop: ``await start()``, ``await stop()``.
 
     One request per connection. ``refresh`` is called before each scrape of
     ``/metrics`` to set gauges from the store (it runs on the event loop, so it
-    may use the store). Nothing a client sends can raise out of a handler.
+    may use the store). A client has ``request_timeout`` seconds to send its
+    request head; nothing a client sends can raise out of the server.
     """
 
-    label = "health endpoint"
-    address_setting = "port"
-    loopback_reason = (
-        "it has no authentication, so it listens on a loopback address (127.0.0.1 or ::1) "
-        "unless a non-loopback address is explicitly allowed"
-    )
-    listen_error = HealthServerError
-    logger = log
-    listening_event = "health.listening"
-    failure_event = "health.handler_failed"
+    max_connections = 32
 
     def __init__(
         self,
@@ -271,37 +264,60 @@ class HealthServer(BoundedHTTPServer):
         allow_remote: bool = False,
         request_timeout: float = 5.0,
     ):
-        super().__init__(host, port, allow_remote=allow_remote)
+        if not allow_remote and not is_loopback(host):
+            raise ConfigError(
+                [
+                    f"health endpoint: refusing to listen on {host!r}: it has no authentication, so it listens on "
+                    "a loopback address (127.0.0.1 or ::1) unless a non-loopback address is explicitly allowed"
+                ]
+            )
         self.metrics = metrics
         self.health = health
+        self.host = host
+        self.requested_port = port
         self.refresh = refresh
         self.request_timeout = request_timeout
+        self._server: Any = None  # monitor.web.server.WebServer once started
 
-    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async with asyncio.timeout(self.request_timeout):
-            try:
-                method, path = await _read_request(reader)
-            except RequestRefused as exc:
-                log.debug("health.bad_request", extra={"reason": exc.reason})
-                writer.write(text(exc.status, exc.reason).encode())
-            else:
-                writer.write(self._respond(method, path).encode(head=method == "HEAD"))
-            await writer.drain()
+    @property
+    def port(self) -> int:
+        """The port listened on (the one the OS chose when asked for port 0)."""
+        return self.requested_port if self._server is None else int(self._server.port)
 
-    def _respond(self, method: str, path: str) -> Response:
-        if path not in ("/healthz", "/metrics"):
-            return text(HTTPStatus.NOT_FOUND, "not found; this server answers /healthz and /metrics")
-        if method not in ("GET", "HEAD"):
-            return text(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed here", ("Allow", "GET, HEAD"))
-        if path == "/healthz":
-            return self._healthz()
-        return self._metrics()
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
 
-    def _healthz(self) -> Response:
-        return healthz_response(self.health)
+    async def start(self) -> None:
+        from monitor.web.listeners import health_app
+        from monitor.web.server import Listener, WebServer
 
-    def _metrics(self) -> Response:
-        return metrics_response(self.metrics, self.refresh)
+        def cannot_listen(where: str, reason: str, exc: OSError) -> Exception:
+            return HealthServerError(
+                exc.errno,
+                f"health endpoint: cannot listen on {where}: {reason}; choose another port or stop what is using it",
+            )
+
+        listener = Listener(
+            logger=log,
+            listening_event="health.listening",
+            bad_request_event="health.bad_request",
+            cannot_listen=cannot_listen,
+            max_connections=self.max_connections,
+            head_timeout=self.request_timeout,
+            bad_request_level=logging.DEBUG,
+        )
+        app = health_app(self.metrics, self.health, self.refresh, log)
+        server = WebServer(app, self.host, self.requested_port, listener=listener)
+        await server.start()
+        self._server = server
+
+    async def stop(self) -> None:
+        """Stop listening and close the connections still open."""
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
 
 def healthz_response(health: Callable[[], HealthStatus]) -> Response:
@@ -323,13 +339,3 @@ def metrics_response(metrics: Metrics, refresh: Callable[[], None] | None = None
         except Exception:  # serve the counters anyway; the gauges keep their last values
             log.exception("health.refresh_failed")
     return Response(HTTPStatus.OK, metrics.exposition(), METRICS_CONTENT_TYPE)
-
-
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str]:
-    """The method and path of one request; the headers are read and ignored."""
-    request_line, _ = await read_head(reader)
-    method, target = split_request_line(request_line)
-    path = urlsplit(target).path
-    if not method.isalpha() or not path.startswith("/"):
-        raise RequestRefused(HTTPStatus.BAD_REQUEST, "malformed request line")
-    return method, path

@@ -26,7 +26,7 @@ import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from monitor.http_server import is_loopback
+from monitor.listening import is_loopback
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
