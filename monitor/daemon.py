@@ -26,9 +26,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from typing import TYPE_CHECKING, Any
 
 from monitor import control, systemd
 from monitor.alerts.deliver import Deliverer, DeliveryReport
@@ -49,6 +47,9 @@ from monitor.subscriber import TICK_SECONDS as WEBSUB_TICK_SECONDS
 from monitor.subscriber import Subscriber
 from monitor.surges import HistoryLane
 from monitor.wording import plural
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 log = logging.getLogger("monitor.daemon")
 
@@ -325,6 +326,8 @@ class Monitor:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._request_stop, signum)
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler  # only the daemon schedules (60 ms to import)
 
         scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
         self.scheduler = scheduler
