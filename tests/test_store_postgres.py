@@ -201,9 +201,26 @@ def test_a_lost_connection_fails_one_call_and_the_next_connects_again(stores):
 def test_the_url_says_how_to_connect_and_the_store_adds_only_what_it_leaves_out():
     params = connection_parameters("postgresql://news:pw@db.example/nm?connect_timeout=3&options=-csearch_path%3Dnm")
     assert (params["connect_timeout"], params["keepalives"], params["application_name"]) == ("3", 1, "news-monitor")
-    assert params["options"] == "-csearch_path=nm -c TimeZone=UTC"  # the session speaks UTC whatever else it says
+    # The session speaks UTC whatever else it says, and asks the server to probe it (keepalives).
+    assert params["options"] == (
+        "-csearch_path=nm -c TimeZone=UTC -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10"
+        " -c tcp_keepalives_count=3 -c tcp_user_timeout=60000"
+    )
+    given = connection_parameters("postgresql://db.example/nm?options=-c%20tcp_keepalives_idle%3D5")
+    assert "tcp_keepalives_idle=30" not in given["options"] and "tcp_keepalives_interval=10" in given["options"]
     with pytest.raises(StorageError, match=r"^database URL postgresql://news:\*\*\*@db.example/nm\?bogus=1: "):
         connection_parameters("postgresql://news:pw@db.example/nm?bogus=1")
+
+
+def test_the_server_finds_a_vanished_instance_within_a_minute(stores):
+    # The singletons' lock lives as long as its session: a client gone without a word (a power cut)
+    # must not keep it for the operating system's two hours.
+    one, _ = stores
+    settings = dict(one.conn.execute(
+        "SELECT name, setting FROM pg_settings WHERE name IN"
+        " ('tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count')"
+    ).fetchall())  # fmt: skip
+    assert settings == {"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"}
 
 
 def test_a_schema_of_its_own_in_a_shared_database(postgres, pg_empty):

@@ -41,6 +41,11 @@ CONNECT_TIMEOUT_S = 10
 # unacknowledged data gives up after 60 s.
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
               "tcp_user_timeout": 60_000}  # fmt: skip
+# The same from the server's side, for this session: a client that vanished (a power cut, a cut network) is
+# found within about a minute, and its session ends with its locks (the singletons' lock moves to another
+# instance) instead of after the operating system's two hours.
+SERVER_KEEPALIVES = ("tcp_keepalives_idle=30", "tcp_keepalives_interval=10", "tcp_keepalives_count=3",
+                     "tcp_user_timeout=60000")  # fmt: skip
 BUSY_TIMEOUT = "30s"  # how long a writer waits for its turn, as SQLite's busy timeout
 
 
@@ -225,7 +230,8 @@ def connection_parameters(url: str) -> dict[str, Any]:
 
     A connection attempt gives up after CONNECT_TIMEOUT_S; TCP keepalives and a user timeout find a
     server that vanished (a cut network, a host gone) within a minute or so instead of leaving a call
-    waiting for ever. The session speaks UTC whatever ``options`` the URL adds.
+    waiting for ever, and the session asks the server to do the same for a client that vanished
+    (SERVER_KEEPALIVES). The session speaks UTC whatever ``options`` the URL adds.
     """
     try:
         params: dict[str, Any] = conninfo_to_dict(url)
@@ -235,7 +241,9 @@ def connection_parameters(url: str) -> dict[str, Any]:
     params.setdefault("application_name", APPLICATION)
     for name, value in KEEPALIVES.items():
         params.setdefault(name, value)
-    params["options"] = " ".join(part for part in (params.get("options"), "-c TimeZone=UTC") if part)
+    given = params.get("options") or ""
+    ours = [f"-c {setting}" for setting in SERVER_KEEPALIVES if setting.split("=")[0] not in given]
+    params["options"] = " ".join(part for part in (given, "-c TimeZone=UTC", *ours) if part)
     return params
 
 
