@@ -19,10 +19,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from monitor.errors import ConfigError, MonitorError
-from monitor.listening import Response, is_loopback, text
+from monitor.listening import Response, ServedListener, is_loopback, text
 
 __all__ = ["Admit", "CallbackServer", "CallbackServerError", "Handler", "Request", "Response", "text"]
 
@@ -54,7 +53,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 Admit = Callable[[str, str], Response | None]
 
 
-class CallbackServer:
+class CallbackServer(ServedListener):
     """Reads one request per connection, within bounds, and answers with what ``handler`` returns.
 
     ``max_body`` says, when a request arrives, how many body bytes it may have
@@ -90,36 +89,10 @@ class CallbackServer:
         self.read_timeout = read_timeout
         self.handle_timeout = handle_timeout
         self.max_connections = max_connections
-        self._server: Any = None  # monitor.web.server.WebServer once started
-
-    @property
-    def port(self) -> int:
-        """The port listened on (the one the OS chose when asked for port 0)."""
-        return self.requested_port if self._server is None else int(self._server.port)
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
 
     async def start(self) -> None:
         from monitor.web.listeners import callback_app
-        from monitor.web.server import Listener, WebServer
 
-        def cannot_listen(where: str, reason: str, exc: OSError) -> Exception:
-            return CallbackServerError(
-                exc.errno,
-                f"websub: cannot listen on {where}: {reason}; choose another websub.listen or stop what is using it",
-            )
-
-        listener = Listener(
-            logger=log,
-            listening_event="websub.listening",
-            bad_request_event="websub.bad_request",
-            cannot_listen=cannot_listen,
-            max_connections=self.max_connections,
-            head_timeout=self.read_timeout,
-        )
         app = callback_app(
             self.handler,
             max_body=self.max_body,
@@ -128,12 +101,13 @@ class CallbackServer:
             handle_timeout=self.handle_timeout,
             logger=log,
         )
-        server = WebServer(app, self.host, self.requested_port, listener=listener)
-        await server.start()
-        self._server = server
-
-    async def stop(self) -> None:
-        """Stop listening and close the connections still open."""
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
+        await self._serve(
+            app,
+            logger=log,
+            events="websub",
+            error=CallbackServerError,
+            name="websub",
+            advice="choose another websub.listen or stop what is using it",
+            max_connections=self.max_connections,
+            head_timeout=self.read_timeout,
+        )

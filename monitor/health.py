@@ -41,7 +41,7 @@ from prometheus_client import (
 
 from monitor import __version__
 from monitor.errors import ConfigError, MonitorError
-from monitor.listening import Response, is_loopback
+from monitor.listening import Response, ServedListener, is_loopback
 
 log = logging.getLogger("monitor.health")
 
@@ -242,7 +242,7 @@ class HealthCheck:
 # --- the HTTP server -----------------------------------------------------------
 
 
-class HealthServer:
+class HealthServer(ServedListener):
     """``/healthz`` and ``/metrics`` served by uvicorn on the running event loop: ``await start()``, ``await stop()``.
 
     One request per connection. ``refresh`` is called before each scrape of
@@ -277,47 +277,21 @@ class HealthServer:
         self.requested_port = port
         self.refresh = refresh
         self.request_timeout = request_timeout
-        self._server: Any = None  # monitor.web.server.WebServer once started
-
-    @property
-    def port(self) -> int:
-        """The port listened on (the one the OS chose when asked for port 0)."""
-        return self.requested_port if self._server is None else int(self._server.port)
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
 
     async def start(self) -> None:
         from monitor.web.listeners import health_app
-        from monitor.web.server import Listener, WebServer
 
-        def cannot_listen(where: str, reason: str, exc: OSError) -> Exception:
-            return HealthServerError(
-                exc.errno,
-                f"health endpoint: cannot listen on {where}: {reason}; choose another port or stop what is using it",
-            )
-
-        listener = Listener(
+        await self._serve(
+            health_app(self.metrics, self.health, self.refresh, log),
             logger=log,
-            listening_event="health.listening",
-            bad_request_event="health.bad_request",
-            cannot_listen=cannot_listen,
+            events="health",
+            error=HealthServerError,
+            name="health endpoint",
+            advice="choose another port or stop what is using it",
             max_connections=self.max_connections,
             head_timeout=self.request_timeout,
             bad_request_level=logging.DEBUG,
         )
-        app = health_app(self.metrics, self.health, self.refresh, log)
-        server = WebServer(app, self.host, self.requested_port, listener=listener)
-        await server.start()
-        self._server = server
-
-    async def stop(self) -> None:
-        """Stop listening and close the connections still open."""
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
 
 
 def healthz_response(health: Callable[[], HealthStatus]) -> Response:

@@ -14,9 +14,9 @@ from typing import Any
 
 import psycopg
 
-from monitor.store.postgres.feeds import _FEED_COLUMNS, _feed_state
-from monitor.store.postgres.schema import PostgresBase, connection_parameters, db_time, to_db_time
+from monitor.store.postgres.schema import TIMES, PostgresBase, connection_parameters, db_time, to_db_time
 from monitor.store.records import FeedState, Instance, InstanceStatus
+from monitor.store.rows import FEED_COLUMNS, feed_state
 
 SINGLETON_LOCK = 0x4E4D4F4E_00000003  # "NMON" + 3: see schema.py for the others
 FORGET_AFTER = timedelta(days=1)
@@ -64,10 +64,10 @@ class ClusterMixin(PostgresBase):
                 " SELECT id FROM feeds WHERE active AND (next_poll_at IS NULL OR next_poll_at <= %s)"
                 " AND (leased_until IS NULL OR leased_until <= %s)"
                 " ORDER BY next_poll_at NULLS FIRST, id LIMIT %s FOR UPDATE SKIP LOCKED)"
-                f" RETURNING {_FEED_COLUMNS}",
+                f" RETURNING {FEED_COLUMNS}",
                 [owner, to_db_time(now + lease), to_db_time(now), to_db_time(now), limit],
             )
-        feeds = [_feed_state(row) for row in rows]
+        feeds = [feed_state(row, TIMES) for row in rows]
         feeds.sort(key=lambda feed: (feed.next_poll_at is not None, feed.next_poll_at or now, feed.id))
         return feeds
 

@@ -11,8 +11,9 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from monitor.store.postgres.outbox import OutboxMixin
-from monitor.store.postgres.schema import db_time, from_db_time, to_db_time
+from monitor.store.postgres.schema import TIMES, db_time, from_db_time, to_db_time
 from monitor.store.records import AlertStatus, EntityCount, HealthState, ItemSummary, StoryAlerts
+from monitor.store.rows import item_summary, story_alerts
 
 Bucket = Literal["hour", "day"]
 
@@ -24,11 +25,7 @@ class DashboardMixin(OutboxMixin):
         rows = self._alert_records(
             "(%s::text IS NULL OR alerts.status = %s) ORDER BY alerts.id DESC LIMIT %s", [state, state, max(limit, 0)]
         )
-        grouped: dict[int, list] = {}
-        for row in rows:
-            grouped.setdefault(row.story_id, []).append(row)
-        links = self.story_outlet_links(list(grouped))
-        return [StoryAlerts(story, tuple(alerts), tuple(links.get(story, ()))) for story, alerts in grouped.items()]
+        return story_alerts(rows, self.story_outlet_links)
 
     def top_entities(self, since: datetime, *, types: Sequence[str] = (), limit: int = 20) -> list[EntityCount]:
         """The entities mentioned by the most items first seen since ``since`` (of these types), most first."""
@@ -80,7 +77,7 @@ class DashboardMixin(OutboxMixin):
             " AND items.first_seen_at >= %s ORDER BY items.first_seen_at DESC, items.id DESC LIMIT %s",
             [name, kind, to_db_time(since), max(limit, 0)],
         )
-        return [ItemSummary(row[0], row[1], row[2], row[3], from_db_time(row[4]), db_time(row[5])) for row in rows]
+        return [item_summary(row, TIMES) for row in rows]
 
     def feed_items_per_day(self, since: datetime, *, window: timedelta | None = None) -> dict[str, dict[date, int]]:
         """Per feed name: items first seen on each UTC day since ``since`` (days without one are absent); with

@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from monitor.errors import NotFoundError
-from monitor.items import Item, Mention
+from monitor.items import Mention
 from monitor.store.postgres.fulltext import document_vector
-from monitor.store.postgres.schema import PostgresBase, db_time, from_db_time, to_db_time
+from monitor.store.postgres.schema import TIMES, PostgresBase, db_time, from_db_time, to_db_time
 from monitor.store.records import (
     AlertHistory,
     AlertStatus,
@@ -29,10 +29,10 @@ from monitor.store.records import (
     Snapshot,
     StoredItem,
     StoryCandidate,
-    StoryInfo,
     SurgeRecord,
     SurgeWrite,
 )
+from monitor.store.rows import STORED_ITEM_SELECT, SURGE_SELECT, matched_item, stored_item, surge_record
 
 CANDIDATES_PER_KEY = 20  # earlier items per story look-up key a new item is compared with
 
@@ -188,20 +188,12 @@ class ItemsMixin(PostgresBase):
 
     def surge_states(self) -> dict[str, SurgeRecord]:
         """Every spike rule's remembered state, by rule name."""
-        return {
-            row[0]: SurgeRecord(
-                row[0], row[1], bool(row[2]), from_db_time(row[3]), from_db_time(row[4]), row[5], row[6],
-                from_db_time(row[7]),
-            )
-            for row in self._read(
-                "SELECT rule, query, surging, checked_at, fired_at, count, usual, matching_since FROM surges"
-            )
-        }  # fmt: skip
+        return {row[0]: surge_record(row, TIMES) for row in self._read(SURGE_SELECT)}
 
     def rule_matches(self, rule: str, since: datetime) -> list[MatchedItem]:
         """Items first seen after ``since`` that ``rule`` matched (first fetches left out), oldest first."""
         return [
-            MatchedItem(row[0], row[1], db_time(row[2]), row[3], row[4], row[5])
+            matched_item(row, TIMES)
             for row in self._read(
                 "SELECT items.id, COALESCE(items.story_id, items.id), items.first_seen_at, feeds.name, items.title,"
                 " items.link FROM matches JOIN items ON items.id = matches.item_id"
@@ -383,37 +375,9 @@ class ItemsMixin(PostgresBase):
         return found[0]
 
     def _stored_items(self, where: str, params: Sequence[Any]) -> list[StoredItem]:
-        rows = self._read(
-            "SELECT items.id, feeds.name, items.guid, items.link, items.title, items.text, items.author,"
-            " items.tags, items.published_at, items.first_seen_at, COALESCE(items.story_id, items.id),"
-            " items.link_key, items.fingerprint, items.backfill, feeds.tags, items.enriched, items.feed_id"
-            f" FROM items JOIN feeds ON feeds.id = items.feed_id WHERE {where}",
-            params,
-        )
+        rows = self._read(f"{STORED_ITEM_SELECT} WHERE {where}", params)
         mentions = self._mentions_of([row[0] for row in rows]) if rows else {}
-        return [
-            StoredItem(
-                id=row[0],
-                feed=row[1],
-                item=Item(
-                    guid=row[2],
-                    link=row[3],
-                    title=row[4],
-                    text=row[5],
-                    author=row[6],
-                    tags=tuple(json.loads(row[7])),
-                    published_at=from_db_time(row[8]),
-                ),
-                first_seen_at=db_time(row[9]),
-                mentions=tuple(mentions.get(row[0], ())),
-                story_id=row[10],
-                story=StoryInfo(row[11], bytes(row[12]), ()) if row[12] is not None and row[15] else None,
-                backfill=bool(row[13]),
-                feed_tags=tuple(json.loads(row[14])),
-                feed_id=row[16],
-            )
-            for row in rows
-        ]
+        return [stored_item(row, mentions.get(row[0], ()), TIMES) for row in rows]
 
     def _mentions_of(self, item_ids: list[int]) -> dict[int, list[Mention]]:
         found: dict[int, list[Mention]] = {}

@@ -4,37 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from monitor.store.postgres.schema import PostgresBase, db_time, from_db_time, to_db_time
+from monitor.store.postgres.schema import TIMES, PostgresBase, to_db_time
 from monitor.store.records import BackfillMatch, FeedHistory, FeedStatus
+from monitor.store.rows import FEED_STATUS_SELECT, backfill_match, feed_history, feed_status
 
 _COUNTED = frozenset({"feeds", "items", "entities", "matches", "alerts", "story_keys"})
 
 
 class ReportsMixin(PostgresBase):
     def feed_status(self) -> list[FeedStatus]:
-        rows = self._read(
-            """
-            SELECT feeds.name, feeds.url, feeds.active, feeds.last_success_at, feeds.last_error,
-                   feeds.last_error_at, feeds.error_count, feeds.next_poll_at, feeds.next_poll_reason,
-                   (SELECT count(*) FROM items WHERE items.feed_id = feeds.id)
-            FROM feeds ORDER BY feeds.name
-            """
-        )
-        return [
-            FeedStatus(
-                name=row[0],
-                url=row[1],
-                active=bool(row[2]),
-                last_success_at=from_db_time(row[3]),
-                last_error=row[4],
-                last_error_at=from_db_time(row[5]),
-                error_count=row[6],
-                next_poll_at=from_db_time(row[7]),
-                next_poll_reason=row[8],
-                items=row[9],
-            )
-            for row in rows
-        ]
+        return [feed_status(row, TIMES) for row in self._read(FEED_STATUS_SELECT)]
 
     def feed_histories(self, now: datetime, window: timedelta) -> list[FeedHistory]:
         """Per active feed: failing since, last error, newest item, items within ``window``, reported state."""
@@ -48,17 +27,7 @@ class ReportsMixin(PostgresBase):
             """,
             [to_db_time(now - window)],
         )
-        return [
-            FeedHistory(
-                name=row[0],
-                failing_since=from_db_time(row[1]),
-                last_error=row[2],
-                state=row[3],
-                last_item_at=from_db_time(row[4]),
-                items_in_window=row[5],
-            )
-            for row in rows
-        ]
+        return [feed_history(row, TIMES) for row in rows]
 
     def backfill_matches(self, *, rule: str | None = None, limit: int = 50) -> list[BackfillMatch]:
         """Matches on items of a feed's first fetch (alerted to nobody), newest first."""
@@ -72,19 +41,7 @@ class ReportsMixin(PostgresBase):
             """,
             [rule, rule, limit],
         )
-        return [
-            BackfillMatch(
-                item_id=row[0],
-                rule=row[1],
-                feed=row[2],
-                title=row[3],
-                link=row[4],
-                published_at=from_db_time(row[5]),
-                first_seen_at=db_time(row[6]),
-                matched_at=db_time(row[7]),
-            )
-            for row in rows
-        ]
+        return [backfill_match(row, TIMES) for row in rows]
 
     def backfill_match_count(self) -> int:
         """How many matches came with a feed's first fetch (and so alerted nobody)."""

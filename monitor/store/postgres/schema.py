@@ -31,6 +31,7 @@ from psycopg.types.string import StrDumper
 
 from monitor.errors import StorageError
 from monitor.redact import redact_database_url, redact_text
+from monitor.store.rows import Times
 
 APPLICATION = "news-monitor"
 # Advisory lock keys (64-bit), fixed once released: "NMON" followed by a purpose.
@@ -64,6 +65,9 @@ def from_db_time(value: datetime | None) -> datetime | None:
 def db_time(value: datetime) -> datetime:
     """A NOT NULL time column."""
     return value.astimezone(UTC)
+
+
+TIMES = Times(db_time, from_db_time)  # how the records of monitor.store.rows read this store's times
 
 
 # --- migrations (never edit a released one; add the next) ------------------------

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from monitor.store.records import FeedState, Instance, InstanceStatus
-from monitor.store.sqlite.feeds import _FEED_COLUMNS, _feed_state
-from monitor.store.sqlite.schema import SqliteBase, db_time, placeholders, to_db_time
+from monitor.store.rows import FEED_COLUMNS, feed_state
+from monitor.store.sqlite.schema import TIMES, SqliteBase, db_time, placeholders, to_db_time
 
 # An instance whose heartbeat is older than this is forgotten (status already left it out long before).
 FORGET_AFTER = timedelta(days=1)
@@ -60,9 +60,9 @@ class ClusterMixin(SqliteBase):
                 [owner, to_db_time(now + lease), *ids],
             )
             rows = self.db.execute(
-                f"SELECT {_FEED_COLUMNS} FROM feeds WHERE id IN ({placeholders(ids)}) ORDER BY next_poll_at, id", ids
+                f"SELECT {FEED_COLUMNS} FROM feeds WHERE id IN ({placeholders(ids)}) ORDER BY next_poll_at, id", ids
             ).fetchall()
-        return [_feed_state(row) for row in rows]
+        return [feed_state(row, TIMES) for row in rows]
 
     def release_feeds(self, owner: str) -> int:
         with self.transaction():

@@ -12,8 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from monitor.store.records import AlertStatus, EntityCount, HealthState, ItemSummary, StoryAlerts
+from monitor.store.rows import item_summary, story_alerts
 from monitor.store.sqlite.outbox import OutboxMixin
-from monitor.store.sqlite.schema import chunks, db_time, from_db_time, placeholders, to_db_time
+from monitor.store.sqlite.schema import TIMES, chunks, from_db_time, placeholders, to_db_time
 
 Bucket = Literal["hour", "day"]
 # How much of an ISO 8601 time names its hour ("2026-11-27T08") or its day ("2026-11-27").
@@ -27,11 +28,7 @@ class DashboardMixin(OutboxMixin):
         rows = self._alert_records(
             "(? IS NULL OR alerts.status = ?) ORDER BY alerts.id DESC LIMIT ?", [state, state, max(limit, 0)]
         )
-        grouped: dict[int, list] = {}
-        for row in rows:
-            grouped.setdefault(row.story_id, []).append(row)
-        links = self.story_outlet_links(list(grouped))
-        return [StoryAlerts(story, tuple(alerts), tuple(links.get(story, ()))) for story, alerts in grouped.items()]
+        return story_alerts(rows, self.story_outlet_links)
 
     def top_entities(self, since: datetime, *, types: Sequence[str] = (), limit: int = 20) -> list[EntityCount]:
         """The entities mentioned by the most items first seen since ``since`` (of these types), most first."""
@@ -87,7 +84,7 @@ class DashboardMixin(OutboxMixin):
             " AND items.first_seen_at >= ? ORDER BY items.first_seen_at DESC, items.id DESC LIMIT ?",
             [name, kind, to_db_time(since), max(limit, 0)],
         )
-        return [ItemSummary(row[0], row[1], row[2], row[3], from_db_time(row[4]), db_time(row[5])) for row in rows]
+        return [item_summary(row, TIMES) for row in rows]
 
     def feed_items_per_day(self, since: datetime, *, window: timedelta | None = None) -> dict[str, dict[date, int]]:
         """Per feed name: items first seen on each UTC day since ``since`` (days without one are absent); with

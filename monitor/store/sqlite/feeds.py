@@ -10,12 +10,8 @@ from typing import Any
 from monitor.errors import ConflictError, NotFoundError
 from monitor.items import FeedSpec
 from monitor.store.records import FeedOutcome, FeedState, HealthState
-from monitor.store.sqlite.schema import SqliteBase, from_db_time, placeholders, to_db_time
-
-_FEED_COLUMNS = (
-    "id, name, url, etag, last_modified, first_fetch_done, error_count, next_poll_at,"
-    " source, interval_seconds, tags, alert_first_fetch, title, last_polled_at, body_hash"
-)
+from monitor.store.rows import FEED_COLUMNS, feed_state
+from monitor.store.sqlite.schema import TIMES, SqliteBase, placeholders, to_db_time
 
 
 class FeedsMixin(SqliteBase):
@@ -116,24 +112,24 @@ class FeedsMixin(SqliteBase):
 
     def feeds(self, *, active_only: bool = True) -> list[FeedState]:
         where = "WHERE active = 1" if active_only else ""
-        return [_feed_state(row) for row in self._read(f"SELECT {_FEED_COLUMNS} FROM feeds {where} ORDER BY name")]
+        return [feed_state(row, TIMES) for row in self._read(f"SELECT {FEED_COLUMNS} FROM feeds {where} ORDER BY name")]
 
     def feed(self, name: str) -> FeedState:
         """The active feed of that name; NotFoundError (listing the feeds there are) otherwise."""
-        rows = self._read(f"SELECT {_FEED_COLUMNS} FROM feeds WHERE active = 1 AND name = ?", [name])
+        rows = self._read(f"SELECT {FEED_COLUMNS} FROM feeds WHERE active = 1 AND name = ?", [name])
         if not rows:
             known = ", ".join(feed.name for feed in self.feeds()) or "none"
             raise NotFoundError(f"no feed named {name!r} (feeds: {known})")
-        return _feed_state(rows[0])
+        return feed_state(rows[0], TIMES)
 
     def feeds_due(self, now: datetime) -> list[FeedState]:
         rows = self._read(
-            f"SELECT {_FEED_COLUMNS}"
+            f"SELECT {FEED_COLUMNS}"
             " FROM feeds WHERE active = 1 AND (next_poll_at IS NULL OR next_poll_at <= ?)"
             " ORDER BY next_poll_at",
             [to_db_time(now)],
         )
-        return [_feed_state(row) for row in rows]
+        return [feed_state(row, TIMES) for row in rows]
 
     def feed_tags(self) -> dict[str, tuple[str, ...]]:
         """The tags of every feed by name (for rules that test ``tag:``)."""
@@ -184,26 +180,6 @@ class FeedsMixin(SqliteBase):
     def set_feed_health(self, name: str, state: HealthState) -> None:
         with self.transaction():
             self.db.execute("UPDATE feeds SET health_state = ? WHERE name = ?", [state, name])
-
-
-def _feed_state(row: Sequence[Any]) -> FeedState:
-    return FeedState(
-        id=row[0],
-        name=row[1],
-        url=row[2],
-        etag=row[3],
-        last_modified=row[4],
-        first_fetch_done=bool(row[5]),
-        error_count=row[6],
-        next_poll_at=from_db_time(row[7]),
-        source=row[8],
-        interval=timedelta(seconds=row[9]) if row[9] else None,
-        tags=tuple(json.loads(row[10])),
-        alert_first_fetch=bool(row[11]),
-        title=row[12],
-        last_polled_at=from_db_time(row[13]),
-        body_hash=row[14],
-    )
 
 
 def _spec_columns(spec: FeedSpec) -> list[Any]:

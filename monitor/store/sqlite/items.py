@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from monitor.errors import NotFoundError
-from monitor.items import Item, Mention
+from monitor.items import Mention
 from monitor.store.records import (
     AlertHistory,
     AlertStatus,
@@ -28,11 +28,11 @@ from monitor.store.records import (
     Snapshot,
     StoredItem,
     StoryCandidate,
-    StoryInfo,
     SurgeRecord,
     SurgeWrite,
 )
-from monitor.store.sqlite.schema import SqliteBase, chunks, db_time, from_db_time, placeholders, to_db_time
+from monitor.store.rows import STORED_ITEM_SELECT, SURGE_SELECT, matched_item, stored_item, surge_record
+from monitor.store.sqlite.schema import TIMES, SqliteBase, chunks, db_time, from_db_time, placeholders, to_db_time
 
 CANDIDATES_PER_KEY = 20  # earlier items per story look-up key a new item is compared with
 
@@ -185,20 +185,12 @@ class ItemsMixin(SqliteBase):
 
     def surge_states(self) -> dict[str, SurgeRecord]:
         """Every spike rule's remembered state, by rule name."""
-        return {
-            row[0]: SurgeRecord(
-                row[0], row[1], bool(row[2]), from_db_time(row[3]), from_db_time(row[4]), row[5], row[6],
-                from_db_time(row[7]),
-            )
-            for row in self._read(
-                "SELECT rule, query, surging, checked_at, fired_at, count, usual, matching_since FROM surges"
-            )
-        }  # fmt: skip
+        return {row[0]: surge_record(row, TIMES) for row in self._read(SURGE_SELECT)}
 
     def rule_matches(self, rule: str, since: datetime) -> list[MatchedItem]:
         """Items first seen after ``since`` that ``rule`` matched (first fetches left out), oldest first."""
         return [
-            MatchedItem(row[0], row[1], db_time(row[2]), row[3], row[4], row[5])
+            matched_item(row, TIMES)
             for row in self._read(
                 "SELECT items.id, COALESCE(items.story_id, items.id), items.first_seen_at, feeds.name, items.title,"
                 " items.link FROM matches JOIN items ON items.id = matches.item_id"
@@ -243,7 +235,8 @@ class ItemsMixin(SqliteBase):
         if row is not None:
             assignments = ", ".join(f"{column} = :{column}" for column in values)
             self.db.execute(
-                f"UPDATE items SET {assignments}, updated_at = :now WHERE id = :id", {**values, "now": now, "id": row[0]}
+                f"UPDATE items SET {assignments}, updated_at = :now WHERE id = :id",
+                {**values, "now": now, "id": row[0]},
             )
             return int(row[0]), not row[1] and write.enriched
         values |= {"feed_id": write.feed_id, "key": item.key, "backfill": int(write.backfill)}
@@ -290,9 +283,7 @@ class ItemsMixin(SqliteBase):
     def unenriched_count(self) -> int:
         return int(self._read("SELECT count(*) FROM items WHERE enriched = 0")[0][0])
 
-    def iter_items(
-        self, since: datetime | None = None, batch: int = 500, *, after_id: int = 0
-    ) -> Iterator[StoredItem]:
+    def iter_items(self, since: datetime | None = None, batch: int = 500, *, after_id: int = 0) -> Iterator[StoredItem]:
         """Stored items (first seen at or after ``since``, with ids above ``after_id``), in the order they were
         stored, with their entities."""
         last_id = after_id
@@ -359,37 +350,9 @@ class ItemsMixin(SqliteBase):
         return found[0]
 
     def _stored_items(self, where: str, params: Sequence[Any]) -> list[StoredItem]:
-        rows = self._read(
-            "SELECT items.id, feeds.name, items.guid, items.link, items.title, items.text, items.author,"
-            " items.tags, items.published_at, items.first_seen_at, COALESCE(items.story_id, items.id),"
-            " items.link_key, items.fingerprint, items.backfill, feeds.tags, items.enriched, items.feed_id"
-            f" FROM items JOIN feeds ON feeds.id = items.feed_id WHERE {where}",
-            params,
-        )
+        rows = self._read(f"{STORED_ITEM_SELECT} WHERE {where}", params)
         mentions = self._mentions_of([row[0] for row in rows]) if rows else {}
-        return [
-            StoredItem(
-                id=row[0],
-                feed=row[1],
-                item=Item(
-                    guid=row[2],
-                    link=row[3],
-                    title=row[4],
-                    text=row[5],
-                    author=row[6],
-                    tags=tuple(json.loads(row[7])),
-                    published_at=from_db_time(row[8]),
-                ),
-                first_seen_at=db_time(row[9]),
-                mentions=tuple(mentions.get(row[0], ())),
-                story_id=row[10],
-                story=StoryInfo(row[11], bytes(row[12]), ()) if row[12] is not None and row[15] else None,
-                backfill=bool(row[13]),
-                feed_tags=tuple(json.loads(row[14])),
-                feed_id=row[16],
-            )
-            for row in rows
-        ]
+        return [stored_item(row, mentions.get(row[0], ()), TIMES) for row in rows]
 
     def _mentions_of(self, item_ids: list[int]) -> dict[int, list[Mention]]:
         found: dict[int, list[Mention]] = {}
@@ -435,4 +398,3 @@ class ItemsMixin(SqliteBase):
             with self.transaction():
                 self.db.execute("INSERT INTO items_fts(items_fts) VALUES ('optimize')")
         return deleted
-

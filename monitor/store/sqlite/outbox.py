@@ -7,20 +7,14 @@ is still due and free, so of two processes claiming at once exactly one gets eac
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from monitor.errors import NotFoundError
-from monitor.store.records import AlertRecord, AlertStatus, PendingAlert, alert_record_of_kind
-from monitor.store.sqlite.schema import SqliteBase, chunks, db_time, from_db_time, placeholders, to_db_time
-
-_ALERT_COLUMNS = (
-    "alerts.id, alerts.status, alerts.reason, alerts.rule, alerts.channel, alerts.item_id, alerts.story_id,"
-    " alerts.attempts, alerts.created_at, alerts.next_attempt_at, alerts.sent_at, alerts.last_error,"
-    " feeds.name, items.title, items.link, alerts.kind, alerts.payload"
-)
+from monitor.store.records import AlertRecord, AlertStatus, PendingAlert
+from monitor.store.rows import ALERT_SELECT, PENDING_ALERT_SELECT, alert_record, pending_alert
+from monitor.store.sqlite.schema import TIMES, SqliteBase, chunks, placeholders, to_db_time
 
 
 class OutboxMixin(SqliteBase):
@@ -28,15 +22,7 @@ class OutboxMixin(SqliteBase):
         """Pending and held alerts whose time has come (of one channel) and nobody holds, oldest first."""
         moment = to_db_time(now)
         rows = self._read(
-            """
-            SELECT alerts.id, alerts.rule, alerts.channel, alerts.attempts, alerts.created_at,
-                   feeds.name, items.title, items.link, items.text, items.published_at,
-                   matches.explanation, alerts.status, alerts.story_id, alerts.due_since, alerts.item_id,
-                   alerts.kind, alerts.payload
-            FROM alerts
-            JOIN items ON items.id = alerts.item_id
-            JOIN feeds ON feeds.id = items.feed_id
-            LEFT JOIN matches ON matches.item_id = alerts.item_id AND matches.rule = alerts.rule
+            f"""{PENDING_ALERT_SELECT}
             WHERE alerts.status IN ('pending', 'held') AND alerts.next_attempt_at <= ?
               AND (alerts.claimed_until IS NULL OR alerts.claimed_until <= ?)
               AND (? IS NULL OR alerts.channel = ?)
@@ -46,30 +32,7 @@ class OutboxMixin(SqliteBase):
             [moment, moment, channel, channel, limit],
         )
         outlets = self.story_outlet_links([row[12] for row in rows])
-        return [
-            PendingAlert(
-                id=row[0],
-                rule=row[1],
-                channel=row[2],
-                attempts=row[3],
-                created_at=db_time(row[4]),
-                feed=row[5],
-                title=row[6],
-                link=row[7],
-                text=row[8],
-                published_at=from_db_time(row[9]),
-                hits=tuple(json.loads(row[10])) if row[10] else (),
-                status=AlertStatus(row[11]),
-                story_id=row[12],
-                due_since=from_db_time(row[13]),
-                outlets=tuple(feed for feed, _ in outlets.get(row[12], ()) if feed != row[5]),
-                outlet_links=tuple(run for run in outlets.get(row[12], ()) if run[0] != row[5]),
-                item_id=row[14],
-                kind=row[15],
-                payload=json.loads(row[16]) if row[16] else None,
-            )
-            for row in rows
-        ]
+        return [pending_alert(row, outlets, TIMES) for row in rows]
 
     def due_channels(self, now: datetime) -> list[str]:
         """The channels with alerts due at ``now`` that nobody holds."""
@@ -199,37 +162,9 @@ class OutboxMixin(SqliteBase):
         )
 
     def _alert_records(self, where: str, params: Sequence[Any]) -> list[AlertRecord]:
-        rows = self._read(
-            f"SELECT {_ALERT_COLUMNS} FROM alerts JOIN items ON items.id = alerts.item_id"
-            f" JOIN feeds ON feeds.id = items.feed_id WHERE {where}",
-            params,
-        )
+        rows = self._read(f"{ALERT_SELECT} WHERE {where}", params)
         outlets = self.story_outlets([row[6] for row in rows])
-        return [
-            alert_record_of_kind(
-                AlertRecord(
-                    id=row[0],
-                    status=AlertStatus(row[1]),
-                    reason=row[2],
-                    rule=row[3],
-                    channel=row[4],
-                    item_id=row[5],
-                    story_id=row[6],
-                    attempts=row[7],
-                    created_at=db_time(row[8]),
-                    next_attempt_at=db_time(row[9]),
-                    sent_at=from_db_time(row[10]),
-                    last_error=row[11],
-                    feed=row[12],
-                    title=row[13],
-                    link=row[14],
-                    outlets=tuple(outlets.get(row[6], ())),
-                ),
-                row[15],
-                row[16],
-            )
-            for row in rows
-        ]
+        return [alert_record(row, outlets, TIMES) for row in rows]
 
     def alert_counts(self) -> dict[AlertStatus, int]:
         rows = self._read("SELECT status, count(*) FROM alerts GROUP BY status ORDER BY status")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import StorageError
+from monitor.store.rows import Times
 
 
 def _import_sqlite_utils() -> Any:
@@ -66,6 +67,9 @@ def from_db_time(value: str | None) -> datetime | None:
 def db_time(value: str) -> datetime:
     """A NOT NULL time column."""
     return datetime.fromisoformat(value)
+
+
+TIMES = Times(db_time, from_db_time)  # how the records of monitor.store.rows read this store's times
 
 
 # --- migrations (never edit a released one; add the next) ------------------------

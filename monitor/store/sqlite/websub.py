@@ -7,31 +7,32 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from monitor.errors import ConflictError, NotFoundError, StorageError
+from monitor.errors import ConflictError, NotFoundError
 from monitor.store.records import Subscription, SubscriptionState
-from monitor.store.sqlite.schema import SqliteBase, db_time, from_db_time, to_db_time
-
-_COLUMNS = (
-    "w.id, w.feed_id, f.name, f.active, w.token, w.hub, w.topic, w.secret, w.state, w.requested_at,"
-    " w.verified_at, w.lease_until, w.last_error, w.last_push_at"
+from monitor.store.rows import (
+    SUBSCRIPTION_COLUMNS,
+    SUBSCRIPTION_FROM,
+    SUBSCRIPTION_STATES,
 )
-_FROM = "websub w JOIN feeds f ON f.id = w.feed_id"
-_STATES = ("requested", "active", "denied", "failed", "unsubscribing")
+from monitor.store.rows import subscription as _subscription
+from monitor.store.sqlite.schema import TIMES, SqliteBase, to_db_time
 
 
 class WebSubMixin(SqliteBase):
     def subscriptions(self, feed_id: int | None = None) -> list[Subscription]:
         if feed_id is None:
-            rows = self._read(f"SELECT {_COLUMNS} FROM {_FROM} ORDER BY w.id")
+            rows = self._read(f"SELECT {SUBSCRIPTION_COLUMNS} FROM {SUBSCRIPTION_FROM} ORDER BY w.id")
         else:
-            rows = self._read(f"SELECT {_COLUMNS} FROM {_FROM} WHERE w.feed_id = ? ORDER BY w.id", [feed_id])
-        return [_subscription(row) for row in rows]
+            rows = self._read(
+                f"SELECT {SUBSCRIPTION_COLUMNS} FROM {SUBSCRIPTION_FROM} WHERE w.feed_id = ? ORDER BY w.id", [feed_id]
+            )
+        return [_subscription(row, TIMES) for row in rows]
 
     def subscription(self, token: str) -> Subscription:
-        rows = self._read(f"SELECT {_COLUMNS} FROM {_FROM} WHERE w.token = ?", [token])
+        rows = self._read(f"SELECT {SUBSCRIPTION_COLUMNS} FROM {SUBSCRIPTION_FROM} WHERE w.token = ?", [token])
         if not rows:
             raise NotFoundError("no WebSub subscription has that callback")
-        return _subscription(rows[0])
+        return _subscription(rows[0], TIMES)
 
     def add_subscription(
         self, feed_id: int, *, hub: str, topic: str, token: str, secret: str, now: datetime
@@ -58,8 +59,8 @@ class WebSubMixin(SqliteBase):
         lease_until: datetime | None = None,
         error: str | None = None,
     ) -> None:
-        if state not in _STATES:
-            raise ValueError(f"unknown subscription state {state!r}; expected one of {', '.join(_STATES)}")
+        if state not in SUBSCRIPTION_STATES:
+            raise ValueError(f"unknown subscription state {state!r}; expected one of {', '.join(SUBSCRIPTION_STATES)}")
         at = to_db_time(now)
         if state in ("requested", "unsubscribing"):
             sql, params = "state = ?, requested_at = ?, last_error = NULL", [state, at]
@@ -83,24 +84,3 @@ class WebSubMixin(SqliteBase):
             cursor = self.db.execute(f"UPDATE websub SET {assignments} WHERE token = ?", [*params, token])
             if cursor.rowcount == 0:
                 raise NotFoundError("no WebSub subscription has that callback")
-
-
-def _subscription(row: Sequence[Any]) -> Subscription:
-    if row[8] not in _STATES:
-        raise StorageError(f"WebSub subscription {row[0]} has an unknown state {row[8]!r}")
-    return Subscription(
-        id=row[0],
-        feed_id=row[1],
-        feed=row[2],
-        feed_active=bool(row[3]),
-        token=row[4],
-        hub=row[5],
-        topic=row[6],
-        secret=row[7],
-        state=row[8],
-        requested_at=db_time(row[9]),
-        verified_at=from_db_time(row[10]),
-        lease_until=from_db_time(row[11]),
-        last_error=row[12],
-        last_push_at=from_db_time(row[13]),
-    )
