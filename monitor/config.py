@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
@@ -26,10 +26,11 @@ from pydantic import (
     field_validator,
 )
 
+from monitor.config_checks import check_entities, check_rule, check_settings
 from monitor.config_problems import shown, validation_problems
 from monitor.config_yaml import Located, Position, Problems, load_yaml
 from monitor.database_url import parse_database
-from monitor.durations import format_duration, parse_duration
+from monitor.durations import parse_duration
 from monitor.errors import ConfigError, FeedUrlError
 from monitor.feeds.urls import check_feed_url
 from monitor.items import FeedSpec, KnownEntity
@@ -316,6 +317,9 @@ SURGE_DEFAULTS = {"window": timedelta(hours=1), "baseline": timedelta(days=7), "
 class RuleConfig(_Strict):
     """A watch rule: ``query:`` alerts on each matching story; ``spike:`` alerts when its stories surge."""
 
+    SURGE_KEYS: ClassVar[tuple[str, ...]] = SURGE_KEYS  # the keys only a spike: rule takes
+    MAX_SURGE_BASELINE: ClassVar[timedelta] = MAX_SURGE_BASELINE
+
     name: str = Field(min_length=1)
     query: str | None = Field(default=None, min_length=1)
     spike: str | None = Field(default=None, min_length=1)  # a query whose new stories per window are watched
@@ -474,20 +478,20 @@ def load_config(directory: Path | str, environ: dict[str, str] | None = None) ->
     entities_file = _validate(EntitiesFile, entities_doc, entities_path, problems) if entities_doc else None
 
     if settings is not None and monitor_doc is not None:
-        _check_settings(settings, monitor_doc, monitor_path, problems, directory)
+        check_settings(settings, {*settings.channels, CONSOLE_CHANNEL}, monitor_doc, monitor_path, problems)
         web = settings.web
         web_problem = web.enabled and web_bind_problem(web.host, web.allow_remote, web.token_env, environ)
         if web_problem:
             problems.add(monitor_path, monitor_doc.position(("web", "host")), web_problem)
     entities: tuple[KnownEntity, ...] = ()
     if entities_file is not None and entities_doc is not None:
-        entities = _check_entities(entities_file, entities_doc, entities_path, problems)
+        entities = check_entities(entities_file, entities_doc, entities_path, problems)
     rule_positions: dict[str, Position] = {}
     if rules_file is not None and rules_doc is not None:
         channels = set(settings.channels) | {CONSOLE_CHANNEL} if settings else None
         for index, rule in enumerate(rules_file.rules):
             rule_positions[rule.name] = rules_doc.position(("rules", index))
-            _check_rule(index, rule, rules_file.rules, channels, rules_doc, rules_path, problems)
+            check_rule(index, rule, rules_file.rules, channels, rules_doc, rules_path, problems)
 
     if problems.items:
         raise ConfigError(problems.items)
@@ -514,150 +518,3 @@ def no_rules_warning(config: Config) -> str | None:
     path = config.directory / RULES_FILE
     missing = "" if path.exists() else "file not found, so "
     return f"{path}: warning: {missing}no rules: nothing will ever alert; see README 'Watch rules'"
-
-
-def _check_settings(
-    settings: MonitorSettings, located: Located, file: Path, problems: Problems, directory: Path
-) -> None:
-    seen: set[str] = set()
-    for index, feed in enumerate(settings.feeds):
-        if feed.name in seen:
-            problems.add(file, located.position(("feeds", index, "name")), f"duplicate feed name {feed.name!r}")
-        seen.add(feed.name)
-    if settings.admin_channel and settings.admin_channel not in {*settings.channels, CONSOLE_CHANNEL}:
-        problems.add(
-            file, located.position(("admin_channel",)), f"admin_channel {settings.admin_channel!r} is not a channel"
-        )
-    if settings.health.enabled and not settings.health.allow_remote and not is_loopback(settings.health.host):
-        problems.add(
-            file,
-            located.position(("health", "host")),
-            f"health.host {settings.health.host!r} is not a loopback address; the endpoint has no "
-            "authentication: set health.allow_remote: true if that is what you want",
-        )
-    websub = settings.websub
-    if websub.model_fields_set and websub.enabled and websub.callback is None:
-        problems.add(
-            file,
-            located.position(("websub",)),
-            "websub.callback is required: the public https URL that hubs call (or set websub.enabled: false)",
-        )
-    if websub.active and not websub.allow_remote and not is_loopback(websub.host):
-        problems.add(
-            file,
-            located.position(("websub", "listen")),
-            f"websub.listen {websub.listen!r} is not a loopback address; put a reverse proxy in front of it, "
-            "or set websub.allow_remote: true if that is what you want",
-        )
-    if settings.delivery.retry_initial > settings.delivery.retry_max:
-        problems.add(
-            file, located.position(("delivery", "retry_initial")), "delivery.retry_initial is above delivery.retry_max"
-        )
-    if settings.poll.min_interval > settings.poll.max_interval:
-        problems.add(file, located.position(("poll", "min_interval")), "poll.min_interval is above poll.max_interval")
-    if settings.poll.max_error_interval < settings.poll.max_interval:
-        problems.add(
-            file,
-            located.position(("poll", "max_error_interval")),
-            "poll.max_error_interval is below poll.max_interval; a failing feed may wait longer than a quiet one, "
-            "not less",
-        )
-
-
-def _check_entities(
-    entities_file: EntitiesFile, located: Located, file: Path, problems: Problems
-) -> tuple[KnownEntity, ...]:
-    owner: dict[str, str] = {}
-    for index, entity in enumerate(entities_file.entities):
-        for alias in (entity.name, *entity.aliases):
-            key = alias.casefold()
-            if key in owner and owner[key] != entity.name:
-                problems.add(
-                    file,
-                    located.position(("entities", index)),
-                    f"{alias!r} names both {owner[key]!r} and {entity.name!r}",
-                )
-            owner[key] = entity.name
-    return tuple(KnownEntity(e.name, e.type, tuple(e.aliases)) for e in entities_file.entities)
-
-
-def _check_rule(
-    index: int,
-    rule: RuleConfig,
-    all_rules: tuple[RuleConfig, ...],
-    channels: set[str] | None,
-    located: Located,
-    file: Path,
-    problems: Problems,
-) -> None:
-    if any(other.name == rule.name for other in all_rules[:index]):
-        problems.add(file, located.position(("rules", index, "name")), f"duplicate rule name {rule.name!r}")
-    _check_rule_kind(index, rule, located, file, problems)
-    if channels is not None:
-        for position_index, channel in enumerate(rule.notify):
-            if channel not in channels:
-                known = ", ".join(sorted(channels))
-                problems.add(
-                    file,
-                    located.position(("rules", index, "notify", position_index)),
-                    f"rule {rule.name!r} notifies unknown channel {channel!r} (known: {known})",
-                )
-
-
-def _check_rule_kind(index: int, rule: RuleConfig, located: Located, file: Path, problems: Problems) -> None:
-    """A rule is a query (an alert per story) or a spike (an alert per surge): exactly one, with its own keys."""
-    if rule.query is not None and rule.spike is not None:
-        problems.add(
-            file,
-            located.position(("rules", index, "spike")),
-            f"rule {rule.name!r}: has both query: and spike:; a rule alerts on each matching story (query:) "
-            "or on a surge of them (spike:), so make it two rules",
-        )
-        return
-    if rule.query is None and rule.spike is None:
-        problems.add(
-            file,
-            located.position(("rules", index)),
-            f"rule {rule.name!r}: needs a query: (an alert on each matching story) or a spike: (an alert when "
-            "its stories surge)",
-        )
-        return
-    if rule.query is not None:
-        for key in SURGE_KEYS:
-            if getattr(rule, key) is not None:
-                problems.add(
-                    file,
-                    located.key_positions.get(("rules", index, key)) or located.position(("rules", index, key)),
-                    f"rule {rule.name!r}: {key}: belongs to a spike: rule (a surge alert); this rule has a query:",
-                )
-        return
-    window, baseline = rule.surge_setting("window"), rule.surge_setting("baseline")
-    if window < timedelta(minutes=1):
-        problems.add(
-            file,
-            located.position(("rules", index, "window")),
-            f"rule {rule.name!r}: window ({format_duration(window)}) is shorter than a minute; feeds are polled "
-            "every few minutes, so use 10m or more",
-        )
-    elif baseline > MAX_SURGE_BASELINE:
-        problems.add(
-            file,
-            located.position(("rules", index, "baseline")),
-            f"rule {rule.name!r}: baseline ({format_duration(baseline)}) is longer than "
-            f"{format_duration(MAX_SURGE_BASELINE)}; every check reads the matching stories of the baseline",
-        )
-    elif window >= baseline:
-        key = "baseline" if rule.baseline is not None else "window"
-        problems.add(
-            file,
-            located.position(("rules", index, key)),
-            f"rule {rule.name!r}: window ({format_duration(window)}) must be shorter than baseline "
-            f"({format_duration(baseline)}): the usual rate is measured over the baseline, in windows",
-        )
-    elif baseline / window > 100_000:
-        problems.add(
-            file,
-            located.position(("rules", index, "baseline")),
-            f"rule {rule.name!r}: baseline ({format_duration(baseline)}) is more than 100,000 windows of "
-            f"{format_duration(window)}; use a longer window or a shorter baseline",
-        )

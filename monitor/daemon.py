@@ -12,6 +12,8 @@
      ├─ control socket `poll --feed NAME` from the CLI -> the same poll (monitor.control)
      └─ watchdog       WATCHDOG=1 from the event loop when systemd asks for it
 
+The optional listeners (health server, dashboard, control socket) start in monitor.daemon_listeners.
+
 A reload validates everything first and swaps it in whole; a broken edit is
 reported and the running config stays in force.
 """
@@ -32,13 +34,14 @@ from monitor import control, systemd
 from monitor.alerts.deliver import Deliverer, DeliveryReport
 from monitor.assembly import Setup, load_setup
 from monitor.config import ENTITIES_FILE, MONITOR_FILE, RULES_FILE, Config, no_rules_warning
+from monitor.daemon_listeners import start_control, start_dashboard, start_health_server
 from monitor.database_url import same_database
 from monitor.database_url import shown as shown_database
 from monitor.errors import ConfigError, MonitorError, NotFoundError
 from monitor.feeds import health as feed_health
 from monitor.feeds import schedule
 from monitor.feeds.fetch import new_client
-from monitor.health import HealthCheck, HealthServer, Metrics
+from monitor.health import HealthCheck, Metrics
 from monitor.instance import HEARTBEAT_SECONDS, SqliteDaemonLock, this_instance
 from monitor.nlp import LazyExtractor, Model, check_installed
 from monitor.pipeline import PollReport, Runtime, enrich_backlog, poll_feeds
@@ -360,9 +363,9 @@ class Monitor:
         warm_up = loop.run_in_executor(self.runtime.cpu, self.model.get)
         warm_up.add_done_callback(self._model_ready)
         scheduler.start()
-        server = await self._start_health_server()
-        dashboard = await self._start_dashboard()
-        control_server = await self._start_control()
+        server = await start_health_server(self)
+        dashboard = await start_dashboard(self)
+        control_server = await start_control(self)
         log.info(
             "daemon.started",
             extra={
@@ -411,11 +414,6 @@ class Monitor:
         self._failure = error if isinstance(error, MonitorError) else MonitorError(f"loading the spaCy model: {error!r}")
         self._stopping.set()
 
-    async def _start_control(self) -> control.ControlServer | None:
-        """The local control socket through which `poll --feed NAME` asks this daemon to poll."""
-        server = control.ControlServer(control.socket_path(self.config.settings), self.answer)
-        return server if await server.start() else None
-
     async def answer(self, request: control.Request) -> control.Reply:
         """A control request: poll the feed now (or join its poll in progress) and report it."""
         if self._stopping.is_set():
@@ -430,33 +428,6 @@ class Monitor:
         report = await asyncio.shield(running or self._start_poll(feed))
         fields = {name: getattr(report, name) for name in control.REPORT_FIELDS}
         return {"ok": True, "pid": os.getpid(), "joined": running is not None, "reports": [fields]}
-
-    async def _start_health_server(self) -> HealthServer | None:
-        settings = self.config.settings.health
-        if not settings.enabled:
-            return None
-        server = HealthServer(
-            self.metrics,
-            self.health.status,
-            settings.host,
-            settings.port,
-            refresh=lambda: self.metrics.set_alert_counts(self.store.alert_counts()),
-            allow_remote=settings.allow_remote,
-        )
-        await server.start()
-        return server
-
-    async def _start_dashboard(self) -> Any:
-        """The web dashboard (monitor.web, imported only when it is on); a port it cannot bind stops no alert."""
-        if not self.config.settings.web.enabled:
-            return None
-        from monitor.web.service import WebServerError, start_for_daemon
-
-        try:
-            return await start_for_daemon(self, on_retry=self._deliver_soon)
-        except WebServerError as exc:
-            log.error("web.unavailable", extra={"error": str(exc), "note": "the daemon goes on without its dashboard"})
-            return None
 
     async def _start_websub(self, scheduler: AsyncIOScheduler) -> None:
         """Subscribe to the hubs feeds advertise, when websub.callback is set (changes apply on restart)."""
@@ -473,7 +444,7 @@ class Monitor:
     def _pushed(self, report: PollReport) -> None:
         """A hub pushed news: its alerts go out now, as a poll's would."""
         if report.alerts:
-            self._deliver_soon()
+            self.deliver_soon()
         self._observe(report)
 
     async def _watchdog(self) -> None:
@@ -559,7 +530,7 @@ class Monitor:
             self._reschedule_after_poll.discard(feed.name)
             self._reschedule_changed(feed.name)
         if report.alerts:
-            self._deliver_soon()
+            self.deliver_soon()
         self._observe(report)
         if report.advert is not None and self.subscriber is not None:
             self._background(self.subscriber.discovered(feed, report.advert))
@@ -570,7 +541,7 @@ class Monitor:
         for rule in set(report.matched_rules):
             self.metrics.observe_match(rule, report.matched_rules.count(rule))
 
-    def _deliver_soon(self) -> None:
+    def deliver_soon(self) -> None:
         """Deliver new alerts now rather than at the next delivery tick."""
         if self.scheduler is not None:
             self.scheduler.modify_job("deliver", next_run_time=utcnow())
